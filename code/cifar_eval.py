@@ -1,0 +1,54 @@
+"""Evaluates a StudentNet's checkpoints on a clean split, as they appear.
+
+Example (run beside the training job):
+  python code/cifar_eval.py --dataset_name=cifar10 --data_dir=data/cifar10/val \
+    --checkpoint_dir=cifar_models/cifar10/resnet/0.2/mentornet_pd1_g_1/train \
+    --eval_dir=cifar_models/cifar10/resnet/0.2/mentornet_pd1_g_1/eval_val --studentnet=resnet101
+Add --run_once to evaluate the latest checkpoint and exit.
+"""
+import os
+
+from absl import app
+from absl import flags
+
+from mentornet import evaluation
+from mentornet import flags_lib
+from mentornet import studentnets
+from mentornet.errors import UsageError
+from mentornet.errors import exit_on_usage_error
+
+flags_lib.define_data_and_model_flags(batch_size_default=25)
+flags.DEFINE_string("checkpoint_dir", "", "Training directory to poll for checkpoints.")
+flags.DEFINE_string("eval_dir", "", "Directory for the evaluation summaries.")
+flags.DEFINE_integer("eval_interval_secs", 600, "Seconds between looks for a new checkpoint.")
+flags.DEFINE_string("split_name", "test", "Split to evaluate (files <name>_<split>-*).")
+flags.DEFINE_string("output_csv_file", "", "Append global_step,accuracy,loss rows here.")
+flags.DEFINE_bool("run_once", False, "Evaluate the latest checkpoint and exit.")
+flags.DEFINE_float("eval_timeout_secs", None, "Stop after this long without a new checkpoint "
+                   "(default: wait forever, as the original).")
+FLAGS = flags.FLAGS
+
+
+@exit_on_usage_error
+def main(argv):
+  del argv
+  flags_lib.apply_device_id()
+  flags_lib.validate_data_flags(FLAGS.split_name)
+  if not FLAGS.checkpoint_dir:
+    raise UsageError("--checkpoint_dir is required")
+  if FLAGS.run_once and not os.path.isdir(FLAGS.checkpoint_dir):
+    raise UsageError(f"--checkpoint_dir={FLAGS.checkpoint_dir} does not exist")
+  eval_dir = FLAGS.eval_dir or os.path.join(FLAGS.checkpoint_dir, "eval_" + FLAGS.split_name)
+  evaluator = evaluation.CheckpointEvaluator(
+      FLAGS.studentnet, FLAGS.dataset_name, FLAGS.data_dir, FLAGS.split_name, FLAGS.batch_size,
+      studentnets.StudentNetConfig(num_residual_units=FLAGS.num_residual_units,
+                                   resnet_widths=studentnets.parse_widths(FLAGS.resnet_widths),
+                                   sync_batch_norm=False))
+  evaluation.run_eval_job(evaluator, FLAGS.checkpoint_dir, eval_dir,
+                          output_csv_file=FLAGS.output_csv_file or None,
+                          eval_interval_secs=FLAGS.eval_interval_secs,
+                          eval_timeout_secs=FLAGS.eval_timeout_secs, run_once=FLAGS.run_once)
+
+
+if __name__ == "__main__":
+  app.run(main)

