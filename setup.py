@@ -16,6 +16,7 @@ setup(
         "tensorflow>=2.16",
         "keras>=3.0",
         "tensorflow-datasets",
+        "importlib_resources",  # tensorflow-datasets imports it without declaring it.
         "numpy",
         "absl-py",
         "tensorboard",

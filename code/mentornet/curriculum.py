@@ -54,13 +54,15 @@ def parse_example_dropout_rates(spec):
 def nearest_rank_percentile(values, q):
   """The q-quantile (q in [0, 1]) of a 1-D tensor with 'nearest' interpolation.
 
-  Equals tf.contrib.distributions.percentile(values, 100 * q): sort descending and take index
-  round((n - 1) * (1 - q)), rounding half to even.
+  Equals tf.contrib.distributions.percentile(values, 100 * q) of the original: sort descending
+  and take index round((n - 1) * (1 - q)), rounding half to even, computed in float64 from the
+  float32 percent 100 * q as the original did.
   """
   n = tf.shape(values)[0]
   descending = tf.sort(values, direction="DESCENDING")
-  index = tf.cast(tf.round(tf.cast(n - 1, tf.float32) * (1.0 - q)), tf.int32)
-  return tf.gather(descending, tf.clip_by_value(index, 0, n - 1))
+  percent = tf.cast(tf.cast(q, tf.float32) * 100.0, tf.float64)
+  index = tf.round(tf.cast(n - 1, tf.float64) * (1.0 - percent / 100.0))
+  return tf.gather(descending, tf.clip_by_value(tf.cast(index, tf.int32), 0, n - 1))
 
 
 def training_epoch(step, max_steps):

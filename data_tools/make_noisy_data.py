@@ -1,0 +1,54 @@
+r"""Builds the noisy-label TFRecord sets of MentorNet (the tool the original never shipped).
+
+  python data_tools/make_noisy_data.py --dataset_name=cifar10 --source=tfds \
+      --noise_type=symmetric --noise_fractions=0.2,0.4,0.8 --seed=0 --output_dir=data
+
+writes data/cifar10/{0.2,0.4,0.8}/cifar10_train-* (noisy label, clean label, example id) and
+data/cifar10/val/cifar10_test-* (clean), each with a manifest.json.
+--source: tfds | embedded (mnist only, offline) | a .npz (x_train, y_train, x_test, y_test or
+x_val, y_val) | a CIFAR python folder or .tar.gz (cifar-10-python.tar.gz, cifar-100-python.tar.gz).
+The logic lives in mentornet.noisy_data_builder.build_noisy_datasets.
+"""
+import os
+import pathlib
+import sys
+
+from absl import app
+from absl import flags
+
+try:
+  import mentornet  # noqa: F401  (installed, or on PYTHONPATH)
+except ImportError:  # Run from a source checkout without installing.
+  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "code"))
+
+from mentornet import errors
+from mentornet import noisy_data_builder
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("dataset_name", "cifar10", "cifar10, cifar100 or mnist.")
+flags.DEFINE_string("source", None,
+                    "tfds, embedded, a .npz file, or a CIFAR python folder/.tar.gz archive. "
+                    "Default: embedded for mnist, tfds otherwise.")
+flags.DEFINE_string("noise_type", "symmetric", "symmetric or asymmetric.")
+flags.DEFINE_string("noise_fractions", "0.2,0.4,0.8",
+                    "Comma-separated nominal noise fractions in [0, 1]; one directory each.")
+flags.DEFINE_integer("seed", 0, "Random seed (each fraction derives its own from it).")
+flags.DEFINE_string("output_dir", "data", "Root folder; writes <output_dir>/<dataset_name>/...")
+flags.DEFINE_integer("num_shards", 10, "Record files per split.")
+flags.DEFINE_bool("overwrite", False, "Replace the records of existing non-empty directories.")
+
+
+@errors.exit_on_usage_error
+def main(argv):
+  if len(argv) > 1:
+    raise errors.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  noisy_data_builder.build_noisy_datasets(
+      dataset_name=FLAGS.dataset_name, source=FLAGS.source, noise_type=FLAGS.noise_type,
+      noise_fractions=FLAGS.noise_fractions, seed=FLAGS.seed, output_dir=FLAGS.output_dir,
+      num_shards=FLAGS.num_shards, overwrite=FLAGS.overwrite,
+      log=lambda line: print(line, flush=True))
+
+
+if __name__ == "__main__":
+  app.run(main)

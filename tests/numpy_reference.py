@@ -1,0 +1,38 @@
+"""NumPy restatement of the SPEC's MentorNet math, independent of the TF code under test."""
+import numpy as np
+
+
+def sigmoid(x):
+  return 1.0 / (1.0 + np.exp(-x))
+
+
+def mentornet_v(params, features):
+  """v [batch] of the original MentorNet for features [batch, 4] = (loss, diff, label, epoch)."""
+  features = np.asarray(features, np.float64)
+  loss_and_diff = features[:, :2]
+  label = np.clip(features[:, 2].astype(np.int64), 0, 1)
+  epoch = np.clip(features[:, 3].astype(np.int64), 0, 99)
+
+  def cell_state(kernel, bias):
+    # TF1 BasicLSTMCell from a zero state: rows [x; h=0], gates (i, j, f, o); c = s(i) * tanh(j).
+    gates = loss_and_diff @ kernel[:2] + bias
+    return sigmoid(gates[:, 0:1]) * np.tanh(gates[:, 1:2])
+
+  feat = np.concatenate([
+      params["label_embedding"][label], params["epoch_embedding"][epoch],
+      cell_state(params["fw_lstm_kernel"], params["fw_lstm_bias"]),
+      cell_state(params["bw_lstm_kernel"], params["bw_lstm_bias"])], axis=1)
+  hidden = np.tanh(feat @ params["fc1_kernel"] + params["fc1_bias"])
+  return sigmoid(hidden @ (params["out_kernel"] + params["out_bias"]))[:, 0]
+
+
+def nearest_percentile(values, q):
+  """tf.contrib.distributions.percentile(values, 100 q, interpolation='nearest')."""
+  ordered = np.sort(np.asarray(values))[::-1]
+  return ordered[int(np.round((len(ordered) - 1) * (1.0 - q)))]  # np.round: half to even
+
+
+def softmax_cross_entropy(logits, labels):
+  shifted = logits - logits.max(axis=1, keepdims=True)
+  log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+  return -log_probs[np.arange(len(labels)), labels], np.exp(log_probs)
