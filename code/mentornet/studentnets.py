@@ -74,9 +74,10 @@ class _ResNetBlocks:
     x = self.batch_norm(x, f"{name}_bn2")
     x = keras.layers.Activation(_leaky_relu, name=f"{name}_relu2")(x)
     x = self.conv(x, out_filters, 1, f"{name}_conv2")
-    if in_filters != out_filters:
+    if stride != 1:
       shortcut = keras.layers.AveragePooling2D(stride, stride, padding="valid",
                                                name=f"{name}_shortcut_pool")(shortcut)
+    if in_filters != out_filters:
       pad = (out_filters - in_filters) // 2
       shortcut = keras.layers.Lambda(
           lambda t, p=pad: keras.ops.pad(t, [[0, 0], [0, 0], [0, 0], [p, p]]),

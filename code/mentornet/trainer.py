@@ -9,6 +9,7 @@ import keras
 import tensorflow as tf
 
 from mentornet import curriculum as curriculum_lib
+from mentornet import distribution
 
 # Keras log names -> the original's TensorBoard tags.
 SUMMARY_TAGS = {
@@ -24,6 +25,16 @@ SUMMARY_TAGS = {
     "loss_moving_average": "debug/loss_moving_percentile",
     "accuracy": "train/accuracy",
 }
+
+
+def _divide_gradient(gradient, divisor):
+  """gradient / divisor for a dense gradient, `tf.IndexedSlices` or None."""
+  if gradient is None:
+    return None
+  if isinstance(gradient, tf.IndexedSlices):
+    return tf.IndexedSlices(gradient.values / tf.cast(divisor, gradient.values.dtype),
+                            gradient.indices, gradient.dense_shape)
+  return gradient / tf.cast(divisor, gradient.dtype)
 
 
 class StudentTrainer(keras.Model):
@@ -46,6 +57,19 @@ class StudentTrainer(keras.Model):
     self.data_util_tracker = keras.metrics.Mean(name="data_util")
     self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
     self.loss_tracker = keras.metrics.Mean(name="loss")
+    self.built = student.built
+
+  def build(self, input_shape=None):
+    self.student.build(input_shape)
+    self.built = True
+
+  def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    # Keras would all-reduce a sample batch here to trace shapes, which fails for dict features
+    # under MultiWorkerMirroredStrategy. Student, curriculum and optimizer are built eagerly by
+    # `training_loop.build_trainer`, so there is nothing left to trace.
+    if self.built and self.optimizer is not None and self.optimizer.built:
+      return
+    super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
   def call(self, inputs, training=False):
     images = inputs["image"] if isinstance(inputs, dict) else inputs
@@ -69,6 +93,9 @@ class StudentTrainer(keras.Model):
     step_info = curriculum_lib.StepInfo(step=step, max_steps=self.max_steps,
                                         seed=self._step_seed(step))
     with tf.GradientTape() as tape:
+      # Curriculum variables (data parameters) are non-trainable Keras weights: watch them.
+      for variable in self.curriculum.curriculum_variables:
+        tape.watch(variable.value if isinstance(variable, keras.Variable) else variable)
       logits = tf.cast(self.student(features["image"], training=True), tf.float32)
       scaled_logits = self.curriculum.scale_logits(logits, labels, features)
       losses = keras.losses.sparse_categorical_crossentropy(labels, scaled_logits,
@@ -89,7 +116,11 @@ class StudentTrainer(keras.Model):
     gradients = tape.gradient(scaled_loss, student_vars + curriculum_vars)
     self.optimizer.apply(gradients[:len(student_vars)], student_vars)
     if curriculum_vars:
-      self.curriculum.apply_gradients(gradients[len(student_vars):], labels, features)
+      # Undo a mixed-precision loss scale (1 otherwise): the curriculum gets true gradients.
+      loss_scale = tf.cast(self.optimizer.scale_loss(tf.constant(1.0)), tf.float32)
+      curriculum_gradients = [_divide_gradient(g, loss_scale)
+                              for g in gradients[len(student_vars):]]
+      self.curriculum.apply_gradients(curriculum_gradients, labels, features)
 
     all_losses = curriculum_lib.global_batch(tf.stop_gradient(losses))
     weighted_loss = tf.reduce_mean(all_losses * all_v)
@@ -107,7 +138,16 @@ class StudentTrainer(keras.Model):
         "batch_sum_v": tf.reduce_sum(all_v),
         "learning_rate": tf.cast(self.optimizer.learning_rate, tf.float32),
     })
+    if self._multi_worker:
+      # Keras reduces logs across workers with `reduce(MEAN, axis=0)`, which needs a batch axis.
+      logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
     return logs
+
+  @property
+  def _multi_worker(self):
+    strategy = self.distribute_strategy
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and
+            distribution.num_workers_in_env() > 1)
 
   def test_step(self, data):
     features, labels = data

@@ -1,0 +1,168 @@
+"""Replica-count independence, per-replica randomness and a two-process multi-worker run.
+
+Logical CPU devices and multi-worker collectives must be configured before TensorFlow starts,
+so each check runs in a fresh Python subprocess.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+from conftest import CODE_DIR, REPO_ROOT
+
+REPLICA_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+    import keras
+    from mentornet import curriculum, mentornet_net, studentnets, trainer
+
+    class RecordingCurriculum(curriculum.MentorNetCurriculum):
+      # Keeps the global-batch v of the last step, to compare replica counts.
+      def __init__(self, *args, global_batch_size, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.last_v = self.add_weight(shape=(global_batch_size,), initializer="zeros",
+                                      trainable=False, name="last_v",
+                                      aggregation="only_first_replica")
+
+      def example_weights(self, losses, labels, features, step_info):
+        v, logs = super().example_weights(losses, labels, features, step_info)
+        self.last_v.assign(curriculum.global_batch(v))
+        return v, logs
+
+    mentornet_dir, out_path = sys.argv[1], sys.argv[2]
+    rng = np.random.default_rng(0)
+    steps, batch = 3, 16
+    images = rng.normal(size=(steps, batch, 32, 32, 3)).astype(np.float32)
+    labels = rng.integers(0, 10, size=(steps, batch)).astype(np.int32)
+    ids = np.arange(steps * batch, dtype=np.int64).reshape(steps, batch)
+    config = studentnets.StudentNetConfig(1, (4, 4, 8, 8), sync_batch_norm=True)
+    keras.utils.set_random_seed(5)
+    initial = [w.numpy() for w in studentnets.build_resnet(10, config).weights]
+
+    def run(devices):
+      strategy = tf.distribute.MirroredStrategy(
+          devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+      with strategy.scope():
+        student = studentnets.build_resnet(10, config)
+        for variable, value in zip(student.weights, initial):
+          variable.assign(value)
+        mentornet = mentornet_net.load_mentornet(mentornet_dir)
+        cur = RecordingCurriculum(mentornet, loss_p_percentile=0.7,
+                                  example_dropout_rates=np.zeros(100, np.float32),
+                                  global_batch_size=batch)
+        model = trainer.StudentTrainer(student, cur, max_steps=10, random_seed=3)
+        model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+      data = tf.data.Dataset.from_tensor_slices(
+          ({"image": images, "id": ids, "clean_label": labels}, labels))
+      history = []
+      class Rec(keras.callbacks.Callback):
+        def on_train_batch_end(self, b, logs=None):
+          history.append({"v": cur.last_v.numpy().tolist(),
+                          **{k: float(logs[k]) for k in ("weighted_loss", "percentile_loss",
+                                                          "loss_moving_average", "total_loss")}})
+      model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False,
+                callbacks=[Rec()])
+      masks = strategy.experimental_local_results(strategy.run(
+          lambda: curriculum.random_keep_mask(8, 4, model._step_seed(tf.constant(7, tf.int64)))))
+      return {"history": history,
+              "weights": [w.numpy().ravel().tolist() for w in student.trainable_weights],
+              "moving_average": float(cur.loss_moving_average.numpy()),
+              "replica_masks": [m.numpy().tolist() for m in masks]}
+
+    one = run(["/cpu:0"])
+    two = run(["/cpu:0", "/cpu:1"])
+    with open(out_path, "w") as f:
+      json.dump({"one": one, "two": two}, f)
+""")
+
+
+def _env():
+  env = dict(os.environ, PYTHONPATH=str(CODE_DIR), TF_CPP_MIN_LOG_LEVEL="2")
+  env.pop("TF_CONFIG", None)
+  return env
+
+
+def test_one_and_two_replicas_agree(tmp_path):
+  from mentornet import mentornet_net  # pylint: disable=import-outside-toplevel
+  mentornet_dir = str(tmp_path / "mentornet")
+  mentornet_net.export_saved_model(mentornet_net.build_mentornet(seed=11), mentornet_dir)
+  out = tmp_path / "out.json"
+  proc = subprocess.run([sys.executable, "-c", REPLICA_SCRIPT, mentornet_dir, str(out)],
+                        env=_env(), capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  result = json.loads(out.read_text())
+  one, two = result["one"], result["two"]
+  assert len(one["history"]) == len(two["history"]) == 3
+  for a, b in zip(one["history"], two["history"]):
+    np.testing.assert_allclose(a["v"], b["v"], rtol=1e-5, atol=1e-6)
+    for key in ("weighted_loss", "percentile_loss", "loss_moving_average", "total_loss"):
+      np.testing.assert_allclose(a[key], b[key], rtol=1e-5, err_msg=key)
+  assert np.ptp(one["history"][-1]["v"]) > 1e-4  # the weights are not all equal
+  for a, b in zip(one["weights"], two["weights"]):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(one["moving_average"], two["moving_average"], rtol=1e-6)
+  # Example dropout draws from a different random stream on each replica.
+  mask_a, mask_b = two["replica_masks"]
+  assert sum(mask_a) == sum(mask_b) == 4
+  assert mask_a != mask_b
+
+
+def _free_ports(count):
+  sockets = [socket.socket() for _ in range(count)]
+  for s in sockets:
+    s.bind(("127.0.0.1", 0))
+  ports = [s.getsockname()[1] for s in sockets]
+  for s in sockets:
+    s.close()
+  return ports
+
+
+def test_two_worker_multi_worker_mirrored_run(tmp_path):
+  from mentornet import mentornet_net, noisy_data_builder  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  npz = tmp_path / "tiny.npz"
+  np.savez(npz, x_train=rng.integers(0, 255, (64, 32, 32, 3), dtype=np.uint8),
+           y_train=rng.integers(0, 10, 64), x_test=rng.integers(0, 255, (16, 32, 32, 3),
+                                                                 dtype=np.uint8),
+           y_test=rng.integers(0, 10, 16))
+  noisy_data_builder.build_noisy_datasets("cifar10", str(npz), noise_fractions=[0.4],
+                                          output_dir=str(tmp_path / "data"), num_shards=2,
+                                          log=lambda *_: None)
+  mentornet_dir = str(tmp_path / "mentornet")
+  mentornet_net.export_saved_model(mentornet_net.build_mentornet(seed=1), mentornet_dir)
+  ports = _free_ports(2)
+  cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+  log_dir = tmp_path / "train"
+  command = [sys.executable, str(REPO_ROOT / "code" / "cifar_train_mentornet.py"),
+             f"--data_dir={tmp_path / 'data' / 'cifar10' / '0.4'}", f"--train_log_dir={log_dir}",
+             f"--trained_mentornet_dir={mentornet_dir}", "--num_residual_units=1",
+             "--resnet_widths=4,4,8,8", "--batch_size=8", "--max_number_of_steps=4",
+             "--verbose=0", "--device_id="]
+  procs = []
+  for index in range(2):
+    env = _env()
+    env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker",
+                                                                "index": index}})
+    procs.append(subprocess.Popen(command + [f"--task={index}"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+  outputs = []
+  try:
+    for proc in procs:
+      outputs.append(proc.communicate(timeout=300)[0])
+  finally:
+    for proc in procs:
+      proc.kill()
+  for proc, output in zip(procs, outputs):
+    assert proc.returncode == 0, output[-3000:]
+    assert "Finished at step 4" in output, output[-2000:]
+  assert (log_dir / "ckpt-4.index").exists()
+  # Only the chief wrote into train_log_dir.
+  assert sorted(p.name for p in log_dir.glob("ckpt-*.index")) == ["ckpt-4.index"]
