@@ -11,6 +11,7 @@ import dataclasses
 import tensorflow as tf
 
 from mentornet import datasets, records
+from mentornet.errors import UsageError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +25,12 @@ def describe_split(data_dir, dataset_name, split):
   """Lists the split's files and counts its examples (raises UsageError when none)."""
   info = datasets.get_dataset_info(dataset_name)
   files = records.list_record_files(data_dir, dataset_name, split)
-  return SplitInfo(tuple(files), records.count_examples(files), info.num_classes)
+  try:
+    num_examples = records.count_examples(files)
+  except tf.errors.DataLossError:
+    path, message = find_corrupt_file(files) or (data_dir, "unreadable")
+    raise UsageError(f"corrupt TFRecord file {path}: {message}")
+  return SplitInfo(tuple(files), num_examples, info.num_classes)
 
 
 def _standardize(image):
