@@ -142,7 +142,9 @@ class MentorNetCurriculum(Curriculum):
                fixed_epoch_after_burn_in=False, loss_moving_average_decay=0.5,
                example_dropout_rates=None, **kwargs):
     super().__init__(**kwargs)
-    self.mentornet = mentornet
+    # Held in a closure, not as a tracked attribute: the frozen MentorNet is loaded from
+    # --trained_mentornet_dir on every start and stays out of the StudentNet's checkpoints.
+    self.mentornet = lambda features: mentornet(features)
     self.loss_p_percentile = float(loss_p_percentile)
     self.burn_in_epoch = int(burn_in_epoch)
     self.fixed_epoch_after_burn_in = bool(fixed_epoch_after_burn_in)
@@ -186,3 +188,20 @@ class MentorNetCurriculum(Curriculum):
         "epoch_step": tf.cast(epoch, tf.float32),
     }
     return v, logs
+
+  def trust_scores(self, losses, step_info):
+    """The MentorNet's v for `losses` float32 [batch] as a per-example trust (trust report).
+
+    Uses the epoch feature of `step_info` (min(epoch, burn_in_epoch) when the epoch is fixed
+    after burn-in) and the current loss moving average, which is not updated; no example
+    dropout and no burn-in override. Returns float32 [batch] in [0, 1].
+    """
+    epoch = training_epoch(step_info.step, step_info.max_steps)
+    if self.fixed_epoch_after_burn_in:
+      epoch = tf.minimum(epoch, self.burn_in_epoch)
+    losses = tf.cast(losses, tf.float32)
+    moving_average = tf.cast(self.loss_moving_average, tf.float32)
+    features = tf.stack([
+        losses, losses - moving_average, tf.zeros_like(losses),
+        tf.fill(tf.shape(losses), tf.cast(epoch, tf.float32))], axis=1)
+    return tf.reshape(tf.cast(self.mentornet(features), tf.float32), [-1])

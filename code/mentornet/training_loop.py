@@ -16,6 +16,7 @@ from typing import Optional, Tuple
 
 from absl import logging
 import keras
+import numpy as np
 import tensorflow as tf
 
 from mentornet import data as data_lib
@@ -59,6 +60,9 @@ class TrainConfig:
   verbose: int = 1
   # Extra curriculum settings recorded in train_config.json (not compared on resume).
   curriculum_settings: Optional[dict] = None
+  # At the end of the run, write <train_log_dir>/trust_report.csv (+ _summary.json): one
+  # inference pass over the training split (see `mentornet.trust_report`).
+  trust_report: bool = True
 
 
 def _read_json(path):
@@ -144,7 +148,8 @@ class ScalarSummaries(keras.callbacks.Callback):
     step = int(self.model.optimizer.iterations.numpy())
     with self.writer.as_default(step=step):
       for name, value in (logs or {}).items():
-        tf.summary.scalar(trainer_lib.SUMMARY_TAGS.get(name, f"train/{name}"), float(value))
+        tf.summary.scalar(trainer_lib.SUMMARY_TAGS.get(name, f"train/{name}"),
+                          float(np.asarray(value).reshape(-1)[0]))
     self.writer.flush()
 
   def on_train_end(self, logs=None):
@@ -251,7 +256,7 @@ def run_training(config, make_curriculum, strategy=None):
     try:
       model.fit(dataset, epochs=math.ceil(config.max_number_of_steps / steps_per_epoch),
                 initial_epoch=resumed_from // steps_per_epoch, steps_per_epoch=steps_per_epoch,
-                callbacks=callbacks, verbose=config.verbose)
+                callbacks=callbacks, verbose=config.verbose, shuffle=False)
     except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
       corrupt = data_lib.find_corrupt_file(split.files)
       if corrupt is None:
@@ -260,10 +265,19 @@ def run_training(config, make_curriculum, strategy=None):
                        f"checkpoints in {config.train_log_dir} are intact)") from e
   if not is_chief:
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
+  trust_summary = None
+  if is_chief and config.trust_report:
+    from mentornet import trust_report  # pylint: disable=g-import-not-at-top
+    report_dataset = data_lib.make_dataset(split, config.dataset_name, config.batch_size,
+                                           training=False, cache=False)
+    trust_summary = trust_report.write_trust_report(
+        model, report_dataset, os.path.join(config.train_log_dir, trust_report.DEFAULT_CSV_NAME))
+    print(trust_report.format_summary(trust_summary), flush=True)
   return {
       "global_step": int(model.optimizer.iterations.numpy()),
       "train_log_dir": config.train_log_dir,
       "latest_checkpoint": tf.train.latest_checkpoint(config.train_log_dir),
       "resumed_from_step": resumed_from,
       "model": model,
+      "trust_report": trust_summary,
   }

@@ -1,0 +1,300 @@
+"""Per-example trust report: how much the curriculum trusts each training label at the end.
+
+One ordered pass over the training split without augmentation writes a CSV with columns
+`example_id,given_label,clean_label,trust,rank,loss`:
+- `example_id`: the record's id (its position in the pass when the files carry no ids);
+- `given_label`: the (possibly noisy) training label; `clean_label`: -1 when unknown;
+- `trust`, by curriculum:
+    mentornet        the MentorNet's v at the final epoch feature with the checkpointed loss
+                     moving average (no example dropout, no burn-in override);
+    data_parameters  -sigma_effective (a corrupted label ends with a large sigma);
+    baseline         -loss (the small-loss criterion; the baseline has no weights of its own);
+- `rank`: 1 = least trusted (ties broken by example id);
+- `loss`: the cross-entropy of the given label with unscaled logits (inference mode).
+When clean labels are known, a JSON summary beside the CSV (`<stem>_summary.json`) also holds
+the noise-detection ROC AUC (label corrupted = positive, score = -trust) and the fraction of
+corrupted labels among the least-trusted p of the examples, p in `LEAST_TRUSTED_FRACTIONS`.
+"""
+import csv
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mentornet import curriculum as curriculum_lib
+from mentornet import data_parameters as data_parameters_lib
+from mentornet.errors import UsageError
+
+CSV_COLUMNS = ("example_id", "given_label", "clean_label", "trust", "rank", "loss")
+DEFAULT_CSV_NAME = "trust_report.csv"
+LEAST_TRUSTED_FRACTIONS = (0.05, 0.1, 0.2, 0.4)
+
+
+def summary_path(output_csv):
+  """`<dir>/<stem>_summary.json` beside `output_csv`."""
+  stem, _ = os.path.splitext(output_csv)
+  return f"{stem}_summary.json"
+
+
+# ---------------------------------------------------------------------------- statistics
+
+
+def average_ranks(values):
+  """1-based ranks of `values` [n] in ascending order; tied values share their mean rank."""
+  values = np.asarray(values, np.float64)
+  order = np.argsort(values, kind="mergesort")
+  sorted_values = values[order]
+  # Start index of each run of equal values, and the run each sorted position belongs to.
+  starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+  ends = np.r_[starts[1:], len(values)]
+  run_of_position = np.repeat(np.arange(len(starts)), ends - starts)
+  mean_rank = (starts + 1 + ends) / 2.0  # mean of the 1-based ranks starts+1 .. ends
+  ranks = np.empty(len(values), np.float64)
+  ranks[order] = mean_rank[run_of_position]
+  return ranks
+
+
+def roc_auc(scores, positives):
+  """Area under the ROC curve of `scores` [n] for boolean `positives` [n] (ties count 1/2).
+
+  The Mann-Whitney statistic from average ranks. None when one class is empty.
+  """
+  scores = np.asarray(scores, np.float64)
+  positives = np.asarray(positives, bool)
+  num_positive = int(positives.sum())
+  num_negative = len(positives) - num_positive
+  if num_positive == 0 or num_negative == 0:
+    return None
+  rank_sum = average_ranks(scores)[positives].sum()
+  return float((rank_sum - num_positive * (num_positive + 1) / 2.0) /
+               (num_positive * num_negative))
+
+
+def trust_ranks(trust, example_ids):
+  """int64 [n] ranks, 1 = least trusted; equal trust is ordered by example id."""
+  order = np.lexsort((np.asarray(example_ids), np.asarray(trust)))
+  ranks = np.empty(len(order), np.int64)
+  ranks[order] = np.arange(1, len(order) + 1)
+  return ranks
+
+
+def corrupted_among_least_trusted(ranks, corrupted, fractions=LEAST_TRUSTED_FRACTIONS):
+  """{str(p): fraction of corrupted labels among the ceil(p * n) lowest-ranked examples}.
+
+  Args:
+    ranks: int [n] trust ranks (1 = least trusted) of the examples with known clean labels.
+    corrupted: bool [n].
+  """
+  corrupted_by_rank = np.asarray(corrupted, bool)[np.argsort(ranks, kind="mergesort")]
+  result = {}
+  for fraction in fractions:
+    count = int(np.ceil(fraction * len(corrupted_by_rank) - 1e-9))
+    result[f"{fraction:g}"] = (float(corrupted_by_rank[:count].mean()) if count else None)
+  return result
+
+
+def summarize(columns, fractions=LEAST_TRUSTED_FRACTIONS):
+  """Summary dict of the report columns (numpy arrays keyed like `CSV_COLUMNS`)."""
+  known = columns["clean_label"] >= 0
+  summary = {"num_examples": int(len(columns["trust"])),
+             "num_with_clean_label": int(known.sum()),
+             "mean_trust": float(np.mean(columns["trust"])) if len(columns["trust"]) else None,
+             "mean_loss": float(np.mean(columns["loss"])) if len(columns["loss"]) else None}
+  if known.any():
+    corrupted = columns["given_label"][known] != columns["clean_label"][known]
+    trust = columns["trust"][known]
+    summary.update({
+        "num_corrupted": int(corrupted.sum()),
+        "noise_rate": float(corrupted.mean()),
+        "noise_detection_roc_auc": roc_auc(-trust, corrupted),
+        "corrupted_fraction_among_least_trusted": corrupted_among_least_trusted(
+            trust_ranks(trust, columns["example_id"][known]), corrupted, fractions),
+        "mean_trust_corrupted": float(trust[corrupted].mean()) if corrupted.any() else None,
+        "mean_trust_clean": float(trust[~corrupted].mean()) if (~corrupted).any() else None,
+    })
+  return summary
+
+
+# ---------------------------------------------------------------------------- the pass
+
+
+def trust_source(curriculum):
+  """Name of the trust a curriculum gives: data_parameters, mentornet or loss."""
+  if isinstance(curriculum, data_parameters_lib.DataParametersCurriculum):
+    return "data_parameters"
+  if isinstance(curriculum, curriculum_lib.MentorNetCurriculum):
+    return "mentornet"
+  return "loss"
+
+
+def trust_scores(curriculum, losses, labels, ids, step_info):
+  """float32 [n] trust of examples (see the module docstring)."""
+  source = trust_source(curriculum)
+  if source == "data_parameters":
+    if curriculum.learn_inst_parameters and len(ids) and (
+        np.min(ids) < 0 or np.max(ids) >= curriculum.num_examples):
+      raise UsageError(data_parameters_lib.INVALID_ID_MESSAGE)
+    return curriculum.trust_scores(tf.constant(labels), tf.constant(ids)).numpy()
+  if source == "mentornet":
+    return curriculum.trust_scores(tf.constant(losses), step_info).numpy()
+  return -np.asarray(losses, np.float32)
+
+
+def compute_columns(student, dataset):
+  """One pass of `student` (inference mode) over `dataset` ((features, label) batches).
+
+  Returns numpy columns: `example_id` int64, `given_label` int32, `clean_label` int32,
+  `loss` float32 (all [n]).
+  """
+
+  @tf.function
+  def batch_losses(images, labels):
+    logits = tf.cast(student(images, training=False), tf.float32)
+    return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+
+  parts = {"example_id": [], "given_label": [], "clean_label": [], "loss": []}
+  for features, labels in dataset:
+    parts["loss"].append(batch_losses(features["image"], labels).numpy())
+    parts["example_id"].append(features["id"].numpy())
+    parts["given_label"].append(labels.numpy())
+    parts["clean_label"].append(features["clean_label"].numpy())
+  dtypes = {"example_id": np.int64, "given_label": np.int32, "clean_label": np.int32,
+            "loss": np.float32}
+  columns = {name: np.concatenate(values).astype(dtypes[name]) if values
+             else np.zeros([0], dtypes[name]) for name, values in parts.items()}
+  if len(columns["example_id"]) and np.any(columns["example_id"] < 0):
+    columns["record_id"] = columns["example_id"]
+    columns["example_id"] = np.arange(len(columns["loss"]), dtype=np.int64)
+  else:
+    columns["record_id"] = columns["example_id"]
+  return columns
+
+
+def write_csv(output_csv, columns):
+  with open(output_csv, "w", newline="", encoding="utf-8") as f:
+    writer = csv.writer(f)
+    writer.writerow(CSV_COLUMNS)
+    order = np.argsort(columns["example_id"], kind="mergesort")
+    for i in order:
+      writer.writerow([int(columns["example_id"][i]), int(columns["given_label"][i]),
+                       int(columns["clean_label"][i]), f"{columns['trust'][i]:.7g}",
+                       int(columns["rank"][i]), f"{columns['loss'][i]:.7g}"])
+
+
+def read_csv(path):
+  """The columns of a trust CSV as numpy arrays (for tests and analysis)."""
+  with open(path, newline="", encoding="utf-8") as f:
+    rows = list(csv.DictReader(f))
+  kinds = {"example_id": np.int64, "given_label": np.int32, "clean_label": np.int32,
+           "trust": np.float64, "rank": np.int64, "loss": np.float64}
+  return {name: np.array([row[name] for row in rows], kind) for name, kind in kinds.items()}
+
+
+def write_trust_report(model, dataset, output_csv, step_info=None):
+  """Writes the trust CSV and its JSON summary; returns the summary dict.
+
+  Args:
+    model: a `trainer.StudentTrainer` (student, curriculum, optimizer and max_steps), trained or
+      restored from a checkpoint.
+    dataset: the training split, one ordered pass without augmentation
+      (`data.make_dataset(split, name, batch, training=False)`).
+    output_csv: path of the CSV; the summary goes to `summary_path(output_csv)`.
+    step_info: `curriculum.StepInfo` of the MentorNet epoch feature; default: the optimizer's
+      step and the model's `max_steps`.
+  """
+  if step_info is None:
+    step_info = curriculum_lib.StepInfo(
+        step=tf.cast(model.optimizer.iterations, tf.int64), max_steps=model.max_steps,
+        seed=tf.zeros([2], tf.int64))
+  columns = compute_columns(model.student, dataset)
+  source = trust_source(model.curriculum)
+  columns["trust"] = np.asarray(
+      trust_scores(model.curriculum, columns["loss"], columns["given_label"],
+                   columns["record_id"], step_info), np.float32).reshape([-1])
+  columns["rank"] = trust_ranks(columns["trust"], columns["example_id"])
+  directory = os.path.dirname(os.path.abspath(output_csv))
+  os.makedirs(directory, exist_ok=True)
+  write_csv(output_csv, columns)
+  summary = {"trust_source": source, "global_step": int(step_info.step.numpy()),
+             "csv": output_csv, **summarize(columns)}
+  with open(summary_path(output_csv), "w", encoding="utf-8") as f:
+    json.dump(summary, f, indent=2, sort_keys=True)
+  return summary
+
+
+def format_summary(summary):
+  """One line for logs: source, AUC and the least-trusted fractions when known."""
+  parts = [f"trust report ({summary['trust_source']}, step {summary['global_step']}): "
+           f"{summary['num_examples']} examples -> {summary['csv']}"]
+  auc = summary.get("noise_detection_roc_auc")
+  if "noise_rate" in summary:
+    parts.append(f"noise rate {summary['noise_rate']:.3f}")
+    parts.append("noise-detection AUC " + ("n/a" if auc is None else f"{auc:.4f}"))
+    fractions = summary["corrupted_fraction_among_least_trusted"]
+    parts.append("corrupted among least trusted " + ", ".join(
+        f"{p}: {'n/a' if v is None else f'{v:.3f}'}" for p, v in fractions.items()))
+  return "; ".join(parts)
+
+
+# ---------------------------------------------------------------------------- checkpoints
+
+
+def make_curriculum_factory(curriculum_name, settings, trained_mentornet_dir=None):
+  """callable(num_examples=, num_classes=) -> the curriculum a run in train_config.json used.
+
+  Args:
+    curriculum_name: baseline | mentornet | data_parameters.
+    settings: the run's `curriculum_settings` dict (may be None).
+    trained_mentornet_dir: overrides the MentorNet path recorded in `settings`.
+  """
+  settings = dict(settings or {})
+  if curriculum_name == "data_parameters":
+    parsed = data_parameters_lib.DataParametersSettings.from_dict(settings)
+    return lambda num_examples, num_classes: data_parameters_lib.DataParametersCurriculum(
+        num_classes, num_examples, parsed, name="curriculum")
+  if curriculum_name == "mentornet":
+    from mentornet import mentornet_net  # pylint: disable=g-import-not-at-top
+    path = trained_mentornet_dir or settings.get("trained_mentornet_dir")
+    if not path:
+      raise UsageError("--trained_mentornet_dir is required for a MentorNet run")
+    mentornet = mentornet_net.load_mentornet(path)
+    kwargs = {key: settings[key] for key in ("loss_p_percentile", "burn_in_epoch",
+                                               "fixed_epoch_after_burn_in",
+                                               "loss_moving_average_decay") if key in settings}
+    if "example_dropout_rates" in settings:
+      kwargs["example_dropout_rates"] = curriculum_lib.parse_example_dropout_rates(
+          settings["example_dropout_rates"])
+    return lambda **unused: curriculum_lib.MentorNetCurriculum(mentornet, name="curriculum",
+                                                               **kwargs)
+  if curriculum_name == "baseline":
+    return lambda **unused: curriculum_lib.NoCurriculum(name="curriculum")
+  raise UsageError(f"unknown curriculum {curriculum_name!r} in train_config.json")
+
+
+def restore_model(config, checkpoint_path, make_curriculum, strategy=None):
+  """Builds the run's `StudentTrainer` and restores `checkpoint_path` into it.
+
+  Args:
+    config: the run's `training_loop.TrainConfig`.
+    checkpoint_path: a `<dir>/ckpt-<step>` prefix.
+    make_curriculum: see `make_curriculum_factory`.
+  Returns:
+    (model, split info of the training split).
+  """
+  from mentornet import data as data_lib  # pylint: disable=g-import-not-at-top
+  from mentornet import training_loop  # pylint: disable=g-import-not-at-top
+  strategy = strategy or tf.distribute.get_strategy()
+  split = data_lib.describe_split(config.data_dir, config.dataset_name, "train")
+  model = training_loop.build_trainer(config, strategy, split.num_classes, split.num_examples,
+                                      make_curriculum)
+  try:
+    status = training_loop.make_checkpoint(model).restore(checkpoint_path)
+    status.assert_existing_objects_matched()
+    status.expect_partial()
+  except (AssertionError, ValueError, tf.errors.OpError) as e:
+    raise UsageError(f"cannot restore {checkpoint_path} into this model "
+                     f"({str(e).splitlines()[0][:200]}); check --studentnet, "
+                     "--num_residual_units, --resnet_widths and the data")
+  return model, split
