@@ -10,8 +10,11 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    package_dir={"": "code"},
-    packages=find_packages("code"),
+    package_dir={"": "code", "mentornet_models": "mentornet_models"},
+    packages=find_packages("code") + ["mentornet_models"],
+    package_data={"mentornet_models": ["models/*/*/saved_model.pb", "models/*/*/variables/*",
+                                       "models/*/*/*.json", "README.md",
+                                       "studentnet_dump_csv/*"]},
     install_requires=[
         "tensorflow>=2.16",
         "keras>=3.0",

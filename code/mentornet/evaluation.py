@@ -19,8 +19,8 @@ from mentornet.training_loop import checkpoint_step
 CSV_HEADER = ("global_step", "accuracy", "loss")
 
 
-def evaluate_student(student, dataset):
-  """Returns (accuracy, mean cross-entropy) of `student` over one pass of `dataset`."""
+def make_batch_stats(student):
+  """tf.function (images, labels) -> (number correct, summed cross-entropy) of a batch."""
 
   @tf.function
   def batch_stats(images, labels):
@@ -29,6 +29,15 @@ def evaluate_student(student, dataset):
     correct = tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), labels)
     return tf.reduce_sum(tf.cast(correct, tf.float32)), tf.reduce_sum(losses)
 
+  return batch_stats
+
+
+def evaluate_student(student, dataset, batch_stats=None):
+  """Returns (accuracy, mean cross-entropy) of `student` over one pass of `dataset`.
+
+  Pass `batch_stats=make_batch_stats(student)` when evaluating repeatedly, to trace once.
+  """
+  batch_stats = batch_stats or make_batch_stats(student)
   num_correct = total_loss = num_examples = 0.0
   for features, labels in dataset:
     labels = tf.cast(labels, tf.int32)
@@ -73,11 +82,12 @@ class CheckpointEvaluator:
     self.student = studentnets.build_studentnet(studentnet, self.split.num_classes,
                                                 student_config)
     self.checkpoint = tf.train.Checkpoint(student=self.student)
+    self.batch_stats = make_batch_stats(self.student)
 
   def evaluate(self, checkpoint_path):
     """Restores `checkpoint_path` and returns (step, accuracy, loss)."""
     self.checkpoint.restore(checkpoint_path).expect_partial().assert_existing_objects_matched()
-    accuracy, loss = evaluate_student(self.student, self.dataset)
+    accuracy, loss = evaluate_student(self.student, self.dataset, self.batch_stats)
     return checkpoint_step(checkpoint_path), accuracy, loss
 
 

@@ -487,3 +487,20 @@ def _check_loaded_mentornet(loaded, where):
   except (AttributeError, TypeError, ValueError) as e:
     raise UsageError(f"{where} is a SavedModel but has no MentorNet call taking float32 "
                      f"[None, {FEATURE_DIM}] features") from e
+
+
+def shipped_mentornet_dir(name):
+  """Directory of a MentorNet shipped in `mentornet_models` (installed or in the checkout).
+
+  `name` is a curriculum name (`mentornet_pd`, ...) or a path relative to `models/`.
+  """
+  try:
+    import mentornet_models  # pylint: disable=g-import-not-at-top
+  except ImportError:  # Running from a checkout with only code/ on the path.
+    import sys  # pylint: disable=g-import-not-at-top
+    sys.path.append(os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+    import mentornet_models  # pylint: disable=g-import-not-at-top
+  path = mentornet_models.path(name)
+  if not os.path.isdir(path):
+    raise UsageError(f"shipped MentorNet {name!r} not found at {path}")
+  return path

@@ -188,7 +188,7 @@ def checkpoint_step(path):
   return int(os.path.basename(path).rsplit("-", 1)[1])
 
 
-def run_training(config, make_curriculum, strategy=None):
+def run_training(config, make_curriculum, strategy=None, extra_callbacks=()):
   """Trains until `config.max_number_of_steps`, resuming from `train_log_dir` if possible.
 
   Args:
@@ -196,6 +196,7 @@ def run_training(config, make_curriculum, strategy=None):
     make_curriculum: callable(num_examples=, num_classes=) -> `curriculum.Curriculum`; called
       inside the strategy scope.
     strategy: a `tf.distribute.Strategy`; made from the config when None.
+    extra_callbacks: more `keras.callbacks.Callback`s for `fit` (e.g. periodic evaluation).
   Returns:
     dict with `global_step`, `train_log_dir`, `latest_checkpoint`, `resumed_from_step`.
   """
@@ -252,7 +253,7 @@ def run_training(config, make_curriculum, strategy=None):
         StopAtStep(config.max_number_of_steps),
         CheckpointEverySecs(manager, config.save_interval_secs),
         ScalarSummaries(config.train_log_dir, config.save_summaries_secs, enabled=is_chief),
-    ]
+    ] + list(extra_callbacks)
     try:
       model.fit(dataset, epochs=math.ceil(config.max_number_of_steps / steps_per_epoch),
                 initial_epoch=resumed_from // steps_per_epoch, steps_per_epoch=steps_per_epoch,

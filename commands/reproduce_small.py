@@ -1,0 +1,307 @@
+"""Reduced-scale reproduction of the README tables on CPU, with rivals and a trust report.
+
+  python commands/reproduce_small.py --data=../shared/data/cifar10_subset.npz \
+    --noise_fraction=0.4 --output_dir=runs/small
+
+On an npz with x_train, y_train and x_test, y_test (or x_val, y_val as the test split):
+1. corrupts the training labels (symmetric noise, the original's), holds out a validation split
+   cut from the (noisy) training set, and writes TFRecords with clean labels and example ids;
+2. trains the same small StudentNet with the same step budget for every method: baseline,
+   self_paced, focal_loss, mentornet_pd, mentornet_dd (the shipped MentorNets, with the
+   original commands' settings for this noise level), data_parameters, and a clean-label oracle
+   (only the examples whose label was not corrupted);
+3. evaluates test (and validation) accuracy every --eval_every steps, keeps each method's
+   per-example trust report, and writes DIR/results.json, DIR/results.md and
+   DIR/test_accuracy.png.
+A method whose DIR/runs/<method>/result.json exists is not trained again.
+"""
+import json
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+import keras
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "code"))
+# pylint: disable=wrong-import-position
+from mentornet import data as data_lib
+from mentornet import evaluation
+from mentornet import noise
+from mentornet import mentornet_net
+from mentornet import records
+from mentornet import studentnets
+from mentornet import training_loop
+from mentornet import trust_report
+from mentornet.errors import UsageError
+from mentornet.errors import exit_on_usage_error
+
+flags.DEFINE_string("data", None, "npz with x_train, y_train and x_test, y_test (or x_val, y_val).")
+flags.DEFINE_float("noise_fraction", 0.4, "Symmetric label noise of the training set.")
+flags.DEFINE_string("output_dir", "runs/reproduce_small", "Where data, runs and results go.")
+flags.DEFINE_list("methods", "baseline,self_paced,focal_loss,mentornet_pd,mentornet_dd,"
+                  "data_parameters,oracle", "Methods to run, in order.")
+flags.DEFINE_integer("max_number_of_steps", 600, "Training steps of every method.")
+flags.DEFINE_integer("batch_size", 128, "Images per step.")
+flags.DEFINE_integer("eval_every", 50, "Evaluate validation and test accuracy every N steps.")
+flags.DEFINE_integer("num_residual_units", 1, "StudentNet ResNet units per stage.")
+flags.DEFINE_string("resnet_widths", "16,32,64,128", "StudentNet ResNet widths.")
+flags.DEFINE_float("val_fraction", 0.1, "Part of the noisy training set held out for validation.")
+flags.DEFINE_integer("seed", 0, "Seed of the noise, the split, initialization and data order.")
+flags.DEFINE_integer("verbose", 0, "Keras progress output.")
+FLAGS = flags.FLAGS
+
+# Settings of the original commands (commands/train_studentnet_resnet.sh) per method; a dict
+# value is keyed by noise fraction. Data parameters use the paper's noisy-label settings.
+METHODS = {
+    "baseline": {"curriculum": "baseline"},
+    "self_paced": {"curriculum": "mentornet", "mentornet": "self_paced",
+                   "loss_p_percentile": 0.7, "example_dropout_rates": "0.0,100"},
+    "focal_loss": {"curriculum": "mentornet", "mentornet": "focal_loss",
+                   "loss_p_percentile": 0.7, "example_dropout_rates": "0.0,100"},
+    "mentornet_pd": {"curriculum": "mentornet", "mentornet": "mentornet_pd",
+                     "loss_p_percentile": {0.2: 0.75, 0.4: 0.75, 0.8: 0.5},
+                     "example_dropout_rates": "0.5,17,0.05,83"},
+    "mentornet_dd": {"curriculum": "mentornet", "mentornet": "mentornet_dd",
+                     "loss_p_percentile": {0.2: 0.8, 0.4: 0.6, 0.8: 0.5}, "burn_in_epoch": 18,
+                     "fixed_epoch_after_burn_in": True,
+                     "example_dropout_rates": "0.5,17,0.05,78,0.9,5"},
+    "data_parameters": {"curriculum": "data_parameters", "learn_class_parameters": True,
+                        "learn_inst_parameters": True, "lr_class_param": 0.1,
+                        "lr_inst_param": 0.2, "wd_class_param": 5e-4, "wd_inst_param": 0.0},
+    "oracle": {"curriculum": "baseline", "clean_only": True},
+}
+
+
+def method_settings(method, noise_fraction):
+  """The method's curriculum settings at this noise level (dict values picked by noise)."""
+  settings = {}
+  for key, value in METHODS[method].items():
+    if isinstance(value, dict):
+      value = value[min(value, key=lambda p: abs(p - noise_fraction))]
+    settings[key] = value
+  return settings
+
+
+def _load_npz(path):
+  if not path or not os.path.exists(path):
+    raise UsageError(f"--data={path} does not exist")
+  arrays = np.load(path)
+  test_keys = ("x_test", "y_test") if "x_test" in arrays else ("x_val", "y_val")
+  for key in ("x_train", "y_train") + test_keys:
+    if key not in arrays:
+      raise UsageError(f"--data={path} lacks {key} (needs x_train, y_train and x_test, y_test "
+                       "or x_val, y_val)")
+  return (arrays["x_train"], arrays["y_train"].reshape(-1).astype(np.int64),
+          arrays[test_keys[0]], arrays[test_keys[1]].reshape(-1).astype(np.int64))
+
+
+def prepare_data(npz_path, noise_fraction, seed, val_fraction, data_root):
+  """Writes train/val/test/oracle TFRecords; returns (dataset_name, {split dir}, stats)."""
+  x_train, y_train, x_test, y_test = _load_npz(npz_path)
+  dataset_name = "cifar10" if max(y_train.max(), y_test.max()) < 10 else "cifar100"
+  num_classes = 10 if dataset_name == "cifar10" else 100
+  noisy = noise.corrupt_labels(y_train, num_classes, "symmetric", noise_fraction, seed,
+                               dataset_name)
+  order = np.random.default_rng(seed + 1).permutation(len(y_train))
+  num_val = int(round(len(y_train) * val_fraction))
+  val_index, train_index = np.sort(order[:num_val]), np.sort(order[num_val:])
+  clean_index = train_index[noisy[train_index] == y_train[train_index]]
+  dirs = {name: os.path.join(data_root, name) for name in ("train", "val", "test", "oracle")}
+  if not os.path.exists(os.path.join(data_root, "stats.json")):
+
+    def write(directory, split, index, labels):
+      records.write_shards(directory, dataset_name, split, {
+          "image": x_train[index], "label": labels[index], "clean_label": y_train[index],
+          "id": np.arange(len(index), dtype=np.int64)}, num_shards=4)
+
+    write(dirs["train"], "train", train_index, noisy)
+    write(dirs["oracle"], "train", clean_index, y_train)
+    write(dirs["val"], "test", val_index, noisy)  # Validation labels are as noisy as training.
+    records.write_shards(dirs["test"], dataset_name, "test", {
+        "image": x_test, "label": y_test}, num_shards=2)
+    stats = {"dataset_name": dataset_name, "num_train": len(train_index), "num_val": num_val,
+             "num_oracle": len(clean_index), "num_test": len(y_test),
+             "realized_noise": float(np.mean(noisy[train_index] != y_train[train_index]))}
+    with open(os.path.join(data_root, "stats.json"), "w", encoding="utf-8") as f:
+      json.dump(stats, f, indent=2)
+  with open(os.path.join(data_root, "stats.json"), encoding="utf-8") as f:
+    return dataset_name, dirs, json.load(f)
+
+
+class AccuracyOverSteps(keras.callbacks.Callback):
+  """Evaluates the StudentNet on named datasets every `every` steps and at the end."""
+
+  def __init__(self, every, datasets):
+    super().__init__()
+    self.every = every
+    self.datasets = datasets
+    self.history = []
+    self._batch_stats = None
+
+  def _evaluate(self):
+    step = int(self.model.optimizer.iterations.numpy())
+    if self.history and self.history[-1]["step"] == step:
+      return
+    if self._batch_stats is None:
+      self._batch_stats = evaluation.make_batch_stats(self.model.student)
+    row = {"step": step}
+    for name, dataset in self.datasets.items():
+      row[f"{name}_accuracy"], _ = evaluation.evaluate_student(self.model.student, dataset,
+                                                               self._batch_stats)
+    self.history.append(row)
+
+  def on_train_begin(self, logs=None):
+    self._evaluate()
+
+  def on_train_batch_end(self, batch, logs=None):
+    if int(self.model.optimizer.iterations.numpy()) % self.every == 0:
+      self._evaluate()
+
+  def on_train_end(self, logs=None):
+    self._evaluate()
+
+
+def run_method(method, dataset_name, dirs, run_dir):
+  """Trains and evaluates one method; returns its result dict (also saved in run_dir)."""
+  settings = method_settings(method, FLAGS.noise_fraction)
+  curriculum_name = settings.pop("curriculum")
+  clean_only = settings.pop("clean_only", False)
+  mentornet_name = settings.pop("mentornet", None)
+  if mentornet_name:
+    settings["trained_mentornet_dir"] = mentornet_net.shipped_mentornet_dir(mentornet_name)
+  config = training_loop.TrainConfig(
+      train_log_dir=os.path.join(run_dir, "train"),
+      data_dir=dirs["oracle"] if clean_only else dirs["train"], dataset_name=dataset_name,
+      studentnet="resnet101", curriculum=curriculum_name, batch_size=FLAGS.batch_size,
+      max_number_of_steps=FLAGS.max_number_of_steps, save_interval_secs=300,
+      num_residual_units=FLAGS.num_residual_units,
+      resnet_widths=studentnets.parse_widths(FLAGS.resnet_widths), random_seed=FLAGS.seed,
+      verbose=FLAGS.verbose, curriculum_settings=settings)
+  make_curriculum = trust_report.make_curriculum_factory(curriculum_name, settings)
+  eval_sets = {}
+  for name in ("val", "test"):
+    split = data_lib.describe_split(dirs[name], dataset_name, "test")
+    eval_sets[name] = data_lib.make_dataset(split, dataset_name, 256, training=False)
+  tracker = AccuracyOverSteps(FLAGS.eval_every, eval_sets)
+  start = time.time()
+  keras.backend.clear_session()
+  outcome = training_loop.run_training(config, make_curriculum, extra_callbacks=[tracker])
+  history = tracker.history
+  best = max(history, key=lambda row: (row["val_accuracy"], row["step"]))
+  trust = outcome.get("trust_report") or {}
+  result = {
+      "accuracy": history[-1]["test_accuracy"],
+      "best_test_accuracy": max(row["test_accuracy"] for row in history),
+      "test_accuracy_at_best_val": best["test_accuracy"],
+      "best_val_step": best["step"],
+      "noise_auc": trust.get("noise_detection_roc_auc"),
+      "corrupted_among_least_trusted": trust.get("corrupted_fraction_among_least_trusted"),
+      "seconds": round(time.time() - start, 1),
+      "steps": outcome["global_step"],
+      "history": history,
+      "settings": {"curriculum": curriculum_name, "clean_only": clean_only, **settings},
+  }
+  with open(os.path.join(run_dir, "result.json"), "w", encoding="utf-8") as f:
+    json.dump(result, f, indent=2)
+  return result
+
+
+def gap_closure(results, method):
+  base, oracle = results.get("baseline"), results.get("oracle")
+  if not base or not oracle or oracle["accuracy"] == base["accuracy"]:
+    return None
+  return (results[method]["accuracy"] - base["accuracy"]) / (oracle["accuracy"] - base["accuracy"])
+
+
+def format_markdown(results, stats, total_seconds):
+  """The results table as markdown."""
+  lines = [
+      f"Reduced-scale reproduction: {stats['dataset_name']} subset, {stats['num_train']} noisy "
+      f"training images (realized noise {stats['realized_noise']:.3f}, nominal "
+      f"{FLAGS.noise_fraction}), {stats['num_val']} held-out noisy validation images, "
+      f"{stats['num_test']} clean test images. StudentNet ResNet units="
+      f"{FLAGS.num_residual_units} widths={FLAGS.resnet_widths}, {FLAGS.max_number_of_steps} "
+      f"steps of batch {FLAGS.batch_size} per method, seed {FLAGS.seed}.",
+      "",
+      "| method | final test acc | best test acc | test acc at best val | gap closed | "
+      "noise AUC | seconds |",
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ]
+  for method, result in results.items():
+    closure = gap_closure(results, method)
+    auc = result.get("noise_auc")
+    lines.append(
+        f"| {method} | {result['accuracy']:.4f} | {result['best_test_accuracy']:.4f} | "
+        f"{result['test_accuracy_at_best_val']:.4f} | "
+        f"{'-' if closure is None or method in ('baseline', 'oracle') else f'{closure:.0%}'} | "
+        f"{'-' if auc is None else f'{auc:.3f}'} | {result['seconds']:.0f} |")
+  lines += ["", "gap closed = (method - baseline) / (oracle - baseline), on final test accuracy. "
+            "noise AUC: ROC AUC of the method's per-example trust at telling corrupted labels "
+            "(baseline and oracle: the training loss; MentorNets: the weight v; data "
+            "parameters: the instance temperature).", "",
+            f"Total wall time {total_seconds / 60:.1f} min."]
+  return "\n".join(lines) + "\n"
+
+
+def plot(results, path):
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, ax = plt.subplots(figsize=(8, 5))
+  for method, result in results.items():
+    steps = [row["step"] for row in result["history"]]
+    ax.plot(steps, [row["test_accuracy"] for row in result["history"]], label=method,
+            linestyle="--" if method == "oracle" else "-")
+  ax.set_xlabel("training step")
+  ax.set_ylabel("clean test accuracy")
+  ax.set_title(f"{FLAGS.noise_fraction:.0%} symmetric label noise")
+  ax.grid(alpha=0.3)
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+@exit_on_usage_error
+def main(argv):
+  del argv
+  if not 0.0 <= FLAGS.noise_fraction <= 1.0:
+    raise UsageError(f"--noise_fraction={FLAGS.noise_fraction:g} is outside [0, 1]")
+  unknown = [m for m in FLAGS.methods if m not in METHODS]
+  if unknown:
+    raise UsageError(f"unknown --methods {','.join(unknown)}; choose from {','.join(METHODS)}")
+  start = time.time()
+  dataset_name, dirs, stats = prepare_data(FLAGS.data, FLAGS.noise_fraction, FLAGS.seed,
+                                           FLAGS.val_fraction,
+                                           os.path.join(FLAGS.output_dir, "data"))
+  results = {}
+  for method in FLAGS.methods:
+    run_dir = os.path.join(FLAGS.output_dir, "runs", method)
+    saved = os.path.join(run_dir, "result.json")
+    if os.path.exists(saved):
+      with open(saved, encoding="utf-8") as f:
+        results[method] = json.load(f)
+      print(f"{method}: reusing {saved}", flush=True)
+      continue
+    results[method] = run_method(method, dataset_name, dirs, run_dir)
+    r = results[method]
+    print(f"{method}: final test accuracy {r['accuracy']:.4f}, best {r['best_test_accuracy']:.4f}"
+          f", noise AUC {r['noise_auc']}, {r['seconds']:.0f} s", flush=True)
+  total = time.time() - start
+  summary = {m: {k: v for k, v in r.items() if k != "history"} for m, r in results.items()}
+  for method in summary:
+    summary[method]["gap_closure"] = gap_closure(results, method)
+  with open(os.path.join(FLAGS.output_dir, "results.json"), "w", encoding="utf-8") as f:
+    json.dump(summary, f, indent=2)
+  markdown = format_markdown(results, stats, total)
+  with open(os.path.join(FLAGS.output_dir, "results.md"), "w", encoding="utf-8") as f:
+    f.write(markdown)
+  plot(results, os.path.join(FLAGS.output_dir, "test_accuracy.png"))
+  print(markdown)
+
+
+if __name__ == "__main__":
+  app.run(main)
