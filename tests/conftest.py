@@ -31,3 +31,33 @@ def cifar_subset_path():
 @pytest.fixture
 def repo_root():
   return REPO_ROOT
+
+
+def subprocess_env(**extra):
+  """Environment for running the project's scripts in a subprocess (code/ on the path)."""
+  env = dict(os.environ, PYTHONPATH=str(CODE_DIR), TF_CPP_MIN_LOG_LEVEL="2", **extra)
+  if "TF_CONFIG" not in extra:
+    env.pop("TF_CONFIG", None)
+  return env
+
+
+def make_tiny_noisy_cifar(root, num_train=160, num_test=40, num_shards=2):
+  """Random 32x32 images in the CIFAR-10 layout at 0.4 noise; returns <root>/data/cifar10."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from mentornet import noisy_data_builder  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  npz = pathlib.Path(root) / "tiny.npz"
+  np.savez(npz, x_train=rng.integers(0, 256, (num_train, 32, 32, 3), dtype=np.uint8),
+           y_train=rng.integers(0, 10, num_train),
+           x_test=rng.integers(0, 256, (num_test, 32, 32, 3), dtype=np.uint8),
+           y_test=rng.integers(0, 10, num_test))
+  noisy_data_builder.build_noisy_datasets("cifar10", str(npz), noise_fractions=[0.4],
+                                          output_dir=str(pathlib.Path(root) / "data"),
+                                          num_shards=num_shards, log=lambda *_: None)
+  return pathlib.Path(root) / "data" / "cifar10"
+
+
+@pytest.fixture(scope="session")
+def tiny_cifar(tmp_path_factory):
+  """<tmp>/data/cifar10 with 0.4/ (160 noisy training images) and val/ (40 test images)."""
+  return make_tiny_noisy_cifar(tmp_path_factory.mktemp("tiny_cifar"))

@@ -2,7 +2,6 @@
 flags and a tiny end-to-end `cifar_train_mentornet.py --curriculum=data_parameters` run."""
 import json
 import math
-import os
 import subprocess
 import sys
 
@@ -11,9 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import subprocess_env
 from mentornet import curriculum as curriculum_lib
 from mentornet import data_parameters as dp
-from mentornet import noisy_data_builder
 from mentornet import records
 from mentornet import trainer as trainer_lib
 from mentornet.errors import UsageError
@@ -204,14 +203,9 @@ print("MATCH")
 """
 
 
-def _env(repo_root):
-  return dict(os.environ, PYTHONPATH=str(repo_root / "code"), TF_CPP_MIN_LOG_LEVEL="2",
-              CUDA_VISIBLE_DEVICES="")
-
-
 def test_two_replicas_match_one_device(repo_root):
   """Under MirroredStrategy the all-reduced sparse update equals the single-device one."""
-  result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], env=_env(repo_root),
+  result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], env=subprocess_env(),
                           capture_output=True, text=True, timeout=120)
   assert result.returncode == 0 and "MATCH" in result.stdout, result.stderr[-3000:]
 
@@ -256,18 +250,8 @@ def test_records_without_ids_are_refused(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def noisy_data_dir(tmp_path_factory):
-  root = tmp_path_factory.mktemp("dp_data")
-  rng = np.random.default_rng(0)
-  npz = root / "tiny.npz"
-  np.savez(npz, x_train=rng.integers(0, 256, (48, 32, 32, 3), dtype=np.uint8),
-           y_train=rng.integers(0, 10, 48), x_test=rng.integers(0, 256, (8, 32, 32, 3),
-                                                                 dtype=np.uint8),
-           y_test=rng.integers(0, 10, 8))
-  noisy_data_builder.build_noisy_datasets("cifar10", str(npz), noise_fractions="0.4",
-                                          output_dir=str(root / "data"), num_shards=2,
-                                          log=lambda *unused: None)
-  return root / "data" / "cifar10" / "0.4"
+def noisy_data_dir(tiny_cifar):
+  return tiny_cifar / "0.4"
 
 
 def _train(repo_root, *args):
@@ -275,7 +259,7 @@ def _train(repo_root, *args):
       [sys.executable, str(repo_root / "code" / "cifar_train_mentornet.py"),
        "--curriculum=data_parameters", "--num_residual_units=1", "--resnet_widths=8,8,16,16",
        "--batch_size=16", "--verbose=0", "--device_id=", *args],
-      env=_env(repo_root), capture_output=True, text=True, timeout=180)
+      env=subprocess_env(), capture_output=True, text=True, timeout=180)
 
 
 def test_end_to_end_training_writes_trust_report(repo_root, noisy_data_dir, tmp_path):
@@ -291,12 +275,12 @@ def test_end_to_end_training_writes_trust_report(repo_root, noisy_data_dir, tmp_
   lines = (log_dir / "trust_report.csv").read_text().splitlines()
   assert lines[0] == "example_id,given_label,clean_label,trust,rank,loss"
   rows = [line.split(",") for line in lines[1:]]
-  assert [int(r[0]) for r in rows] == list(range(48))
-  assert sorted(int(r[4]) for r in rows) == list(range(1, 49))
+  assert [int(r[0]) for r in rows] == list(range(160))
+  assert sorted(int(r[4]) for r in rows) == list(range(1, 161))
   assert all(float(r[3]) < 0 for r in rows)  # trust = -sigma
   summary = json.loads((log_dir / "trust_report_summary.json").read_text())
   assert summary["trust_source"] == "data_parameters" and summary["global_step"] == 10
-  assert summary["num_examples"] == 48 and 0 < summary["noise_rate"] < 1
+  assert summary["num_examples"] == 160 and 0 < summary["noise_rate"] < 1
   assert 0.0 <= summary["noise_detection_roc_auc"] <= 1.0
   assert set(summary["corrupted_fraction_among_least_trusted"]) == {"0.05", "0.1", "0.2", "0.4"}
 

@@ -4,7 +4,6 @@ Logical CPU devices and multi-worker collectives must be configured before Tenso
 so each check runs in a fresh Python subprocess.
 """
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import textwrap
 
 import numpy as np
 
-from conftest import CODE_DIR, REPO_ROOT
+from conftest import REPO_ROOT, make_tiny_noisy_cifar, subprocess_env
 
 REPLICA_SCRIPT = textwrap.dedent("""
     import json, sys
@@ -84,19 +83,13 @@ REPLICA_SCRIPT = textwrap.dedent("""
 """)
 
 
-def _env():
-  env = dict(os.environ, PYTHONPATH=str(CODE_DIR), TF_CPP_MIN_LOG_LEVEL="2")
-  env.pop("TF_CONFIG", None)
-  return env
-
-
 def test_one_and_two_replicas_agree(tmp_path):
   from mentornet import mentornet_net  # pylint: disable=import-outside-toplevel
   mentornet_dir = str(tmp_path / "mentornet")
   mentornet_net.export_saved_model(mentornet_net.build_mentornet(seed=11), mentornet_dir)
   out = tmp_path / "out.json"
   proc = subprocess.run([sys.executable, "-c", REPLICA_SCRIPT, mentornet_dir, str(out)],
-                        env=_env(), capture_output=True, text=True, timeout=300)
+                        env=subprocess_env(), capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   result = json.loads(out.read_text())
   one, two = result["one"], result["two"]
@@ -126,31 +119,22 @@ def _free_ports(count):
 
 
 def test_two_worker_multi_worker_mirrored_run(tmp_path):
-  from mentornet import mentornet_net, noisy_data_builder  # pylint: disable=import-outside-toplevel
-  rng = np.random.default_rng(0)
-  npz = tmp_path / "tiny.npz"
-  np.savez(npz, x_train=rng.integers(0, 255, (64, 32, 32, 3), dtype=np.uint8),
-           y_train=rng.integers(0, 10, 64), x_test=rng.integers(0, 255, (16, 32, 32, 3),
-                                                                 dtype=np.uint8),
-           y_test=rng.integers(0, 10, 16))
-  noisy_data_builder.build_noisy_datasets("cifar10", str(npz), noise_fractions=[0.4],
-                                          output_dir=str(tmp_path / "data"), num_shards=2,
-                                          log=lambda *_: None)
+  from mentornet import mentornet_net  # pylint: disable=import-outside-toplevel
+  data_dir = make_tiny_noisy_cifar(tmp_path, num_train=64, num_test=16)
   mentornet_dir = str(tmp_path / "mentornet")
   mentornet_net.export_saved_model(mentornet_net.build_mentornet(seed=1), mentornet_dir)
   ports = _free_ports(2)
   cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
   log_dir = tmp_path / "train"
   command = [sys.executable, str(REPO_ROOT / "code" / "cifar_train_mentornet.py"),
-             f"--data_dir={tmp_path / 'data' / 'cifar10' / '0.4'}", f"--train_log_dir={log_dir}",
+             f"--data_dir={data_dir / '0.4'}", f"--train_log_dir={log_dir}",
              f"--trained_mentornet_dir={mentornet_dir}", "--num_residual_units=1",
              "--resnet_widths=4,4,8,8", "--batch_size=8", "--max_number_of_steps=4",
              "--verbose=0", "--device_id="]
   procs = []
   for index in range(2):
-    env = _env()
-    env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker",
-                                                                "index": index}})
+    env = subprocess_env(TF_CONFIG=json.dumps({"cluster": cluster,
+                                               "task": {"type": "worker", "index": index}}))
     procs.append(subprocess.Popen(command + [f"--task={index}"], env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
   outputs = []

@@ -1,23 +1,15 @@
 """The training and evaluation scripts end to end: resume after kill, eval CSV, bad inputs."""
-import os
 import signal
 import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import CODE_DIR
+from conftest import CODE_DIR, subprocess_env
 
 TINY_RESNET = ["--studentnet=resnet101", "--num_residual_units=1", "--resnet_widths=8,8,16,16"]
-
-
-def _env():
-  env = dict(os.environ, PYTHONPATH=str(CODE_DIR), TF_CPP_MIN_LOG_LEVEL="2")
-  env.pop("TF_CONFIG", None)
-  return env
 
 
 def _script(name):
@@ -25,24 +17,7 @@ def _script(name):
 
 
 def _run(args, timeout=300):
-  return subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-  """A 160-image noisy CIFAR-10-shaped set (0.4 noise) and its clean test split."""
-  from mentornet import noisy_data_builder  # pylint: disable=import-outside-toplevel
-  root = tmp_path_factory.mktemp("tiny")
-  rng = np.random.default_rng(0)
-  npz = root / "tiny.npz"
-  np.savez(npz, x_train=rng.integers(0, 255, (160, 32, 32, 3), dtype=np.uint8),
-           y_train=rng.integers(0, 10, 160), x_test=rng.integers(0, 255, (40, 32, 32, 3),
-                                                                  dtype=np.uint8),
-           y_test=rng.integers(0, 10, 40))
-  noisy_data_builder.build_noisy_datasets("cifar10", str(npz), noise_fractions=[0.4],
-                                          output_dir=str(root / "data"), num_shards=2,
-                                          log=lambda *_: None)
-  return root / "data" / "cifar10"
+  return subprocess.run(args, env=subprocess_env(), capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +33,12 @@ def _latest_step(train_dir):
   return int(path.rsplit("-", 1)[1]) if path else 0
 
 
-def test_baseline_resumes_after_kill_and_eval_writes_csv(tiny_data, tmp_path):
+def test_baseline_resumes_after_kill_and_eval_writes_csv(tiny_cifar, tmp_path):
   train_dir = tmp_path / "train"
   command = _script("cifar_train_baseline.py") + TINY_RESNET + [
-      f"--data_dir={tiny_data / '0.4'}", f"--train_log_dir={train_dir}", "--batch_size=16",
+      f"--data_dir={tiny_cifar / '0.4'}", f"--train_log_dir={train_dir}", "--batch_size=16",
       "--max_number_of_steps=60", "--save_interval_secs=1", "--verbose=2"]
-  proc = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL,
+  proc = subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)
   try:
     deadline = time.time() + 240
@@ -84,7 +59,7 @@ def test_baseline_resumes_after_kill_and_eval_writes_csv(tiny_data, tmp_path):
 
   csv_path = tmp_path / "eval" / "accuracy.csv"
   eval_command = _script("cifar_eval.py") + TINY_RESNET + [
-      f"--data_dir={tiny_data / 'val'}", f"--checkpoint_dir={train_dir}",
+      f"--data_dir={tiny_cifar / 'val'}", f"--checkpoint_dir={train_dir}",
       f"--eval_dir={tmp_path / 'eval'}", f"--output_csv_file={csv_path}", "--run_once"]
   evaluated = _run(eval_command)
   assert evaluated.returncode == 0, evaluated.stderr[-3000:]
@@ -98,11 +73,11 @@ def test_baseline_resumes_after_kill_and_eval_writes_csv(tiny_data, tmp_path):
   assert again.returncode == 0 and len(csv_path.read_text().strip().splitlines()) == 2
 
 
-def test_mentornet_resume_restores_moving_average(tiny_data, random_mentornet, tmp_path):
+def test_mentornet_resume_restores_moving_average(tiny_cifar, random_mentornet, tmp_path):
   from mentornet import curriculum, training_loop  # pylint: disable=import-outside-toplevel
   train_dir = tmp_path / "train"
   base = _script("cifar_train_mentornet.py") + TINY_RESNET + [
-      f"--data_dir={tiny_data / '0.4'}", f"--train_log_dir={train_dir}", "--batch_size=16",
+      f"--data_dir={tiny_cifar / '0.4'}", f"--train_log_dir={train_dir}", "--batch_size=16",
       f"--trained_mentornet_dir={random_mentornet}", "--loss_p_precentile=0.75",
       "--verbose=0"]
   first = _run(base + ["--max_number_of_steps=6"])
@@ -115,7 +90,7 @@ def test_mentornet_resume_restores_moving_average(tiny_data, random_mentornet, t
   assert saved_average > 0.0  # it moved away from its initial 0
 
   # Restoring into a freshly built trainer gives back exactly the saved moving average.
-  config = training_loop.TrainConfig(train_log_dir=str(train_dir), data_dir=str(tiny_data / "0.4"),
+  config = training_loop.TrainConfig(train_log_dir=str(train_dir), data_dir=str(tiny_cifar / "0.4"),
                                      curriculum="mentornet", batch_size=16, max_number_of_steps=6,
                                      num_residual_units=1, resnet_widths=(8, 8, 16, 16))
   from mentornet import mentornet_net  # pylint: disable=import-outside-toplevel
@@ -181,9 +156,9 @@ BASELINE_BAD_INPUTS = [
 ]
 
 
-def test_baseline_bad_inputs_fail_before_writing(tiny_data, tmp_path):
+def test_baseline_bad_inputs_fail_before_writing(tiny_cifar, tmp_path):
   train_dir = tmp_path / "train"
-  common = TINY_RESNET + [f"--data_dir={tiny_data / '0.4'}", f"--train_log_dir={train_dir}"]
+  common = TINY_RESNET + [f"--data_dir={tiny_cifar / '0.4'}", f"--train_log_dir={train_dir}"]
   results = _run_cases("cifar_train_baseline.py",
                        [common + extra for extra, _ in BASELINE_BAD_INPUTS])
   for (code, stderr), (_, fragment) in zip(results, BASELINE_BAD_INPUTS):
@@ -204,16 +179,16 @@ MENTORNET_BAD_INPUTS = [
 ]
 
 
-def test_mentornet_bad_inputs_leave_existing_dir_untouched(tiny_data, random_mentornet,
+def test_mentornet_bad_inputs_leave_existing_dir_untouched(tiny_cifar, random_mentornet,
                                                             tmp_path):
   train_dir = tmp_path / "train"
   train_dir.mkdir()
   marker = train_dir / "ckpt-5.index"
   marker.write_text("existing work")
   (tmp_path / "empty").mkdir()
-  common = TINY_RESNET + [f"--data_dir={tiny_data / '0.4'}", f"--train_log_dir={train_dir}",
+  common = TINY_RESNET + [f"--data_dir={tiny_cifar / '0.4'}", f"--train_log_dir={train_dir}",
                           f"--trained_mentornet_dir={random_mentornet}"]
-  cases = [common + [e.format(empty=tmp_path / "empty", data=tiny_data) for e in extra]
+  cases = [common + [e.format(empty=tmp_path / "empty", data=tiny_cifar) for e in extra]
            for extra, _ in MENTORNET_BAD_INPUTS]
   results = _run_cases("cifar_train_mentornet.py", cases)
   for (code, stderr), (_, fragment) in zip(results, MENTORNET_BAD_INPUTS):
@@ -222,10 +197,10 @@ def test_mentornet_bad_inputs_leave_existing_dir_untouched(tiny_data, random_men
   assert marker.read_text() == "existing work"
 
 
-def test_corrupt_record_stops_with_file_name_and_keeps_checkpoints(tiny_data, tmp_path):
+def test_corrupt_record_stops_with_file_name_and_keeps_checkpoints(tiny_cifar, tmp_path):
   import shutil  # pylint: disable=import-outside-toplevel
   data_dir = tmp_path / "data"
-  shutil.copytree(tiny_data / "0.4", data_dir)
+  shutil.copytree(tiny_cifar / "0.4", data_dir)
   train_dir = tmp_path / "train"
   command = _script("cifar_train_baseline.py") + TINY_RESNET + [
       f"--data_dir={data_dir}", f"--train_log_dir={train_dir}", "--batch_size=16",

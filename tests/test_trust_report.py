@@ -2,7 +2,6 @@
 the MentorNet trust, and the CLI against the report written at the end of training."""
 import itertools
 import json
-import os
 import subprocess
 import sys
 
@@ -12,10 +11,10 @@ import pytest
 import tensorflow as tf
 
 import numpy_reference as ref
+from conftest import make_tiny_noisy_cifar, subprocess_env
 from mentornet import curriculum as curriculum_lib
 from mentornet import data_parameters as dp
 from mentornet import mentornet_net
-from mentornet import noisy_data_builder
 from mentornet import trainer as trainer_lib
 from mentornet import training_loop
 from mentornet import trust_report as tr
@@ -178,19 +177,11 @@ def test_mentornet_trust_is_v_at_final_epoch_without_dropout(tmp_path):
 def trained_run(tmp_path_factory):
   """A 3-step data-parameters run (tiny ResNet) trained in-process; its train_log_dir."""
   root = tmp_path_factory.mktemp("trust_run")
-  rng = np.random.default_rng(0)
-  npz = root / "tiny.npz"
-  np.savez(npz, x_train=rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8),
-           y_train=rng.integers(0, 10, 32),
-           x_test=rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8),
-           y_test=rng.integers(0, 10, 4))
-  noisy_data_builder.build_noisy_datasets("cifar10", str(npz), noise_fractions="0.4",
-                                          output_dir=str(root / "data"), num_shards=1,
-                                          log=lambda *unused: None)
+  data_dir = make_tiny_noisy_cifar(root, num_train=32, num_test=4, num_shards=1)
   settings = dp.DataParametersSettings(learn_class_parameters=True, learn_inst_parameters=True,
                                        lr_inst_param=0.5)
   config = training_loop.TrainConfig(
-      train_log_dir=str(root / "train"), data_dir=str(root / "data" / "cifar10" / "0.4"),
+      train_log_dir=str(root / "train"), data_dir=str(data_dir / "0.4"),
       curriculum="data_parameters", batch_size=8, max_number_of_steps=3, num_residual_units=1,
       resnet_widths=(8, 8, 16, 16), verbose=0, curriculum_settings=settings.as_dict())
   result = training_loop.run_training(
@@ -211,8 +202,7 @@ def test_cli_reproduces_end_of_training_report(repo_root, trained_run, tmp_path)
   assert (trained_run / "trust_report.csv").exists()
   assert (trained_run / "trust_report_summary.json").exists()
   output = tmp_path / "cli.csv"
-  env = dict(os.environ, PYTHONPATH=str(repo_root / "code"), TF_CPP_MIN_LOG_LEVEL="2",
-             CUDA_VISIBLE_DEVICES="")
+  env = subprocess_env(CUDA_VISIBLE_DEVICES="")
   result = subprocess.run(
       [sys.executable, str(repo_root / "code" / "trust_report.py"),
        f"--train_log_dir={trained_run}", f"--output_csv={output}", "--device_id="],
