@@ -60,6 +60,8 @@ def define_training_flags():
   flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
   flags.DEFINE_enum("mixed_precision", "none", ["none", "mixed_float16", "mixed_bfloat16"],
                     "Keras mixed-precision policy.")
+  flags.DEFINE_list("learning_rate_boundaries", [], "Global steps where the learning rate drops "
+                    "10x, for every curriculum (default: the original's schedules).")
   flags.DEFINE_integer("random_seed", 0, "Seed of initialization, data order and dropout.")
   flags.DEFINE_integer("verbose", 1, "Keras progress output: 0 silent, 1 bar, 2 one line/epoch.")
 
@@ -130,6 +132,13 @@ def train_config_from_flags(curriculum, curriculum_settings=None):
     raise UsageError(f"--max_number_of_steps must be positive, got {FLAGS.max_number_of_steps}")
   if FLAGS.learning_rate <= 0:
     raise UsageError(f"--learning_rate must be positive, got {FLAGS.learning_rate}")
+  try:
+    boundaries = tuple(int(b) for b in FLAGS.learning_rate_boundaries)
+  except ValueError:
+    raise UsageError(f"--learning_rate_boundaries={','.join(FLAGS.learning_rate_boundaries)} "
+                     "is not a list of integers")
+  if list(boundaries) != sorted(set(boundaries)) or any(b <= 0 for b in boundaries):
+    raise UsageError("--learning_rate_boundaries must be increasing positive steps")
   if FLAGS.num_epochs_per_decay <= 0:
     raise UsageError(f"--num_epochs_per_decay must be positive, got {FLAGS.num_epochs_per_decay}")
   return TrainConfig(
@@ -143,7 +152,8 @@ def train_config_from_flags(curriculum, curriculum_settings=None):
       save_interval_secs=FLAGS.save_interval_secs,
       num_residual_units=FLAGS.num_residual_units,
       resnet_widths=studentnets.parse_widths(FLAGS.resnet_widths),
-      random_seed=FLAGS.random_seed, jit_compile=FLAGS.jit_compile,
+      random_seed=FLAGS.random_seed, learning_rate_boundaries=boundaries or None,
+      jit_compile=FLAGS.jit_compile,
       mixed_precision=FLAGS.mixed_precision, strategy=FLAGS.strategy, num_gpus=FLAGS.num_gpus,
       cpu_replicas=FLAGS.cpu_replicas, sync_batch_norm=FLAGS.sync_batch_norm,
       verbose=FLAGS.verbose, curriculum_settings=curriculum_settings)

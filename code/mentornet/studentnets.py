@@ -22,6 +22,7 @@ RESNET_DEFAULT_UNITS = 9
 # Piecewise-constant schedule of the ResNet + MentorNet runs (global steps, lr multipliers).
 RESNET_MENTORNET_BOUNDARIES = (19531, 25000, 30000)
 RESNET_MENTORNET_MULTIPLIERS = (1.0, 0.1, 0.01, 0.001)
+ORIGINAL_RESNET_STEPS = 39000  # --max_number_of_steps of the original ResNet commands
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,8 +172,17 @@ class StudentNetSpec:
   mentornet_piecewise_lr: bool
 
   def learning_rate_schedule(self, learning_rate, decay_factor, num_epochs_per_decay,
-                             num_examples, batch_size, with_mentornet):
-    """The original's schedule, in global steps."""
+                             num_examples, batch_size, with_mentornet, boundaries=None):
+    """The original's schedule, in global steps.
+
+    `boundaries` (global steps) overrides it for every curriculum alike: piecewise constant at
+    learning_rate x [1, 0.1, 0.01, 0.001, ...], e.g. the original ResNet boundaries scaled to a
+    shorter run.
+    """
+    if boundaries:
+      return keras.optimizers.schedules.PiecewiseConstantDecay(
+          [int(b) for b in boundaries],
+          [learning_rate * 0.1**i for i in range(len(boundaries) + 1)])
     if with_mentornet and self.mentornet_piecewise_lr:
       return keras.optimizers.schedules.PiecewiseConstantDecay(
           list(RESNET_MENTORNET_BOUNDARIES),

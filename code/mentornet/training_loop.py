@@ -50,6 +50,8 @@ class TrainConfig:
   num_residual_units: int = studentnets.RESNET_DEFAULT_UNITS
   resnet_widths: Tuple[int, ...] = studentnets.RESNET_DEFAULT_WIDTHS
   random_seed: int = 0
+  # Global steps where the learning rate drops 10x, for every curriculum; None: the original's.
+  learning_rate_boundaries: Optional[Tuple[int, ...]] = None
   jit_compile: bool = False
   mixed_precision: str = "none"
   strategy: str = "auto"
@@ -87,6 +89,8 @@ def check_resume_compatible(config):
 def _config_record(config):
   record = dataclasses.asdict(config)
   record["resnet_widths"] = list(config.resnet_widths)
+  if config.learning_rate_boundaries:
+    record["learning_rate_boundaries"] = list(config.learning_rate_boundaries)
   return record
 
 
@@ -168,7 +172,8 @@ def build_trainer(config, strategy, num_classes, num_examples, make_curriculum):
     curriculum = make_curriculum(num_examples=num_examples, num_classes=num_classes)
     schedule = spec.learning_rate_schedule(
         config.learning_rate, config.learning_rate_decay_factor, config.num_epochs_per_decay,
-        num_examples, config.batch_size, with_mentornet=config.curriculum == "mentornet")
+        num_examples, config.batch_size, with_mentornet=config.curriculum == "mentornet",
+        boundaries=config.learning_rate_boundaries)
     optimizer = spec.make_optimizer(schedule)
     model = trainer_lib.StudentTrainer(student, curriculum, config.max_number_of_steps,
                                        random_seed=config.random_seed)
