@@ -168,7 +168,7 @@ def test_data_driven_from_small_csv(tmp_path):
     ("7 18 3 x 0.5", "clean_label 'x' is not a number"),
     ("7 100 3 3 0.5", "epoch 100 is outside 0..99"),
     ("7 18 3 3 nan", "loss is nan, not a finite number"),
-    ("7 18 3 -1 0.5", "a clean label of -1 means it is unknown"),
+    ("7 18 3 -1 0.5", "labels must be >= 0, got noisy 3 clean -1"),
 ])
 def test_malformed_csv_names_line(tmp_path, line, problem):
   path = tmp_path / "bad.csv"
@@ -311,6 +311,22 @@ def test_studentnet_dump(tmp_path):
 
 
 # ----------------------------------------------------------------------------- shipped models
+
+
+def test_command_script_reproduces_all_seven(tmp_path):
+  script = REPO_ROOT / "commands" / "training_mentornet_command.sh"
+  assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+  env = dict(os.environ, DRY_RUN="1", PYTHON="python3")
+  result = subprocess.run(["bash", str(script), str(tmp_path / "out"), str(tmp_path / "s")],
+                          env=env, capture_output=True, text=True, timeout=60)
+  assert result.returncode == 0, result.stderr
+  exports = sorted(word.split("=", 1)[1] for line in result.stdout.splitlines()
+                   for word in line.split() if word.startswith("--export_dir="))
+  expected = sorted(str(tmp_path / "out" / d) for d in
+                    [d for d, _, _ in SHIPPED_PREDEFINED] + [SHIPPED_DD])
+  assert exports == expected
+  assert "dump_studentnet.py" in result.stdout and "--vstar_fn=data_driven" in result.stdout
+  assert not (tmp_path / "out").exists()
 
 
 def test_shipped_models_layout():

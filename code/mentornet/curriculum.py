@@ -74,12 +74,12 @@ def training_epoch(step, max_steps):
 def random_keep_mask(batch_size, keep_count, seed):
   """float32 [batch_size] with exactly `keep_count` ones at uniformly random positions.
 
-  `seed` is an int32/int64 [2] stateless seed.
+  `seed` is an int32/int64 [2] stateless seed. Ranks of uniform scores keep every shape static,
+  so the mask compiles with XLA even though `keep_count` changes with the epoch.
   """
   scores = tf.random.stateless_uniform([batch_size], seed=seed)
-  keep_count = tf.minimum(keep_count, batch_size)
-  _, kept = tf.math.top_k(scores, k=keep_count)
-  return tf.scatter_nd(kept[:, None], tf.ones([keep_count], tf.float32), [batch_size])
+  ranks = tf.argsort(tf.argsort(scores))
+  return tf.cast(ranks < keep_count, tf.float32)
 
 
 def global_batch(values):
