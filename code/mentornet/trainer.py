@@ -90,8 +90,6 @@ class StudentTrainer(keras.Model):
     ctx = tf.distribute.get_replica_context()
     num_replicas = ctx.num_replicas_in_sync if ctx else 1
     step = tf.cast(self.optimizer.iterations, tf.int64)
-    step_info = curriculum_lib.StepInfo(step=step, max_steps=self.max_steps,
-                                        seed=self._step_seed(step))
     with tf.GradientTape() as tape:
       # Curriculum variables (data parameters) are non-trainable Keras weights: watch them.
       for variable in self.curriculum.curriculum_variables:
@@ -100,6 +98,9 @@ class StudentTrainer(keras.Model):
       scaled_logits = self.curriculum.scale_logits(logits, labels, features)
       losses = keras.losses.sparse_categorical_crossentropy(labels, scaled_logits,
                                                             from_logits=True)
+      all_losses = curriculum_lib.global_batch(tf.stop_gradient(losses))
+      step_info = curriculum_lib.StepInfo(step=step, max_steps=self.max_steps,
+                                          seed=self._step_seed(step), global_losses=all_losses)
       v, curriculum_logs = self.curriculum.example_weights(losses, labels, features, step_info)
       v = tf.stop_gradient(v)
       all_v = curriculum_lib.global_batch(v)
@@ -122,7 +123,6 @@ class StudentTrainer(keras.Model):
                               for g in gradients[len(student_vars):]]
       self.curriculum.apply_gradients(curriculum_gradients, labels, features)
 
-    all_losses = curriculum_lib.global_batch(tf.stop_gradient(losses))
     weighted_loss = tf.reduce_mean(all_losses * all_v)
     total_loss = weighted_loss + decay * used_fraction
     self.loss_tracker.update_state(total_loss)
