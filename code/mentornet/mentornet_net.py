@@ -99,15 +99,8 @@ _FEATURES_SPEC = tf.TensorSpec([None, FEATURE_DIM], tf.float32, name="features")
 # ----------------------------------------------------------------------------- Keras model
 
 
-@keras.saving.register_keras_serializable(package="mentornet")
-class LSTMFinalCellState(keras.layers.Layer):
-  """Cell state c after one LSTM step from h0 = c0 = 0, weights in TF1 BasicLSTMCell layout.
-
-  Weights: `kernel` [input_dim + units, 4 * units] (rows [x; h], gate columns (i, j, f, o)) and
-  `bias` [4 * units]. Input x [batch, input_dim] -> c = sigmoid(i) * tanh(j) [batch, units]; the
-  forget and output gates do not reach c from a zero state. The zero h0 is still multiplied in,
-  so the recurrent rows get zero (not missing) gradients.
-  """
+class _KernelAndBiasLayer(keras.layers.Layer):
+  """Shared config of the MentorNet's custom layers: `units`, kernel and bias initializers."""
 
   def __init__(self, units=1, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                **kwargs):
@@ -115,6 +108,28 @@ class LSTMFinalCellState(keras.layers.Layer):
     self.units = units
     self.kernel_initializer = keras.initializers.get(kernel_initializer)
     self.bias_initializer = keras.initializers.get(bias_initializer)
+
+  def compute_output_shape(self, input_shape):
+    return (input_shape[0], self.units)
+
+  def get_config(self):
+    return {
+        **super().get_config(),
+        "units": self.units,
+        "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+        "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+    }
+
+
+@keras.saving.register_keras_serializable(package="mentornet")
+class LSTMFinalCellState(_KernelAndBiasLayer):
+  """Cell state c after one LSTM step from h0 = c0 = 0, weights in TF1 BasicLSTMCell layout.
+
+  Weights: `kernel` [input_dim + units, 4 * units] (rows [x; h], gate columns (i, j, f, o)) and
+  `bias` [4 * units]. Input x [batch, input_dim] -> c = sigmoid(i) * tanh(j) [batch, units]; the
+  forget and output gates do not reach c from a zero state. The zero h0 is still multiplied in,
+  so the recurrent rows get zero (not missing) gradients.
+  """
 
   def build(self, input_shape):
     input_dim = input_shape[-1]
@@ -131,32 +146,14 @@ class LSTMFinalCellState(keras.layers.Layer):
     candidate = gates[:, self.units:2 * self.units]
     return ops.sigmoid(input_gate) * ops.tanh(candidate)
 
-  def compute_output_shape(self, input_shape):
-    return (input_shape[0], self.units)
-
-  def get_config(self):
-    return {
-        **super().get_config(),
-        "units": self.units,
-        "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-        "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-    }
-
 
 @keras.saving.register_keras_serializable(package="mentornet")
-class BiasIntoKernelDense(keras.layers.Layer):
+class BiasIntoKernelDense(_KernelAndBiasLayer):
   """The original MentorNet output layer: x [batch, in] -> x @ (kernel + bias) [batch, units].
 
   `kernel` [in, units], `bias` [units] is broadcast INTO the kernel before the product, so the
   output carries no separate bias term (this is what the original graph computed).
   """
-
-  def __init__(self, units=1, kernel_initializer="glorot_uniform", bias_initializer="zeros",
-               **kwargs):
-    super().__init__(**kwargs)
-    self.units = units
-    self.kernel_initializer = keras.initializers.get(kernel_initializer)
-    self.bias_initializer = keras.initializers.get(bias_initializer)
 
   def build(self, input_shape):
     self.kernel = self.add_weight(
@@ -166,17 +163,6 @@ class BiasIntoKernelDense(keras.layers.Layer):
 
   def call(self, inputs):
     return ops.matmul(inputs, self.kernel + self.bias)
-
-  def compute_output_shape(self, input_shape):
-    return (input_shape[0], self.units)
-
-  def get_config(self):
-    return {
-        **super().get_config(),
-        "units": self.units,
-        "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-        "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-    }
 
 
 @keras.saving.register_keras_serializable(package="mentornet")
