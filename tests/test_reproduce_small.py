@@ -1,0 +1,40 @@
+"""commands/reproduce_small.py end to end on a tiny npz (a few steps per method)."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from conftest import REPO_ROOT, subprocess_env
+
+
+def test_reproduce_small_writes_results_table_and_plot(tmp_path):
+  rng = np.random.default_rng(0)
+  npz = tmp_path / "tiny.npz"
+  np.savez(npz, x_train=rng.integers(0, 256, (96, 32, 32, 3), dtype=np.uint8),
+           y_train=rng.integers(0, 10, 96), x_val=rng.integers(0, 256, (24, 32, 32, 3),
+                                                               dtype=np.uint8),
+           y_val=rng.integers(0, 10, 24))
+  out = tmp_path / "out"
+  methods = "baseline,mentornet_pd,data_parameters,oracle"
+  proc = subprocess.run(
+      [sys.executable, str(REPO_ROOT / "commands" / "reproduce_small.py"), f"--data={npz}",
+       "--noise_fraction=0.4", f"--output_dir={out}", f"--methods={methods}",
+       "--max_number_of_steps=4", "--eval_every=2", "--batch_size=16",
+       "--resnet_widths=8,8,16,16"],
+      env=subprocess_env(), capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  results = json.loads((out / "results.json").read_text())
+  assert list(results) == methods.split(",")
+  for method, result in results.items():
+    assert 0.0 <= result["accuracy"] <= 1.0 and result["steps"] == 4, method
+  for method in ("baseline", "mentornet_pd", "data_parameters"):
+    assert 0.0 <= results[method]["noise_auc"] <= 1.0, method
+  assert results["data_parameters"]["settings"]["learn_inst_parameters"] is True
+  table = (out / "results.md").read_text()
+  assert all(f"| {m} |" in table for m in methods.split(","))
+  assert (out / "test_accuracy.png").stat().st_size > 1000
+  # A rerun reuses every finished method instead of training it again.
+  again = subprocess.run(proc.args, env=subprocess_env(), capture_output=True, text=True,
+                         timeout=300)
+  assert again.returncode == 0 and again.stdout.count("reusing") == 4
