@@ -23,3 +23,29 @@ def exit_on_usage_error(main_fn):
       sys.exit(USAGE_EXIT_CODE)
 
   return wrapped
+
+
+def parse_number_list(values, flag, kind, low, high, example=None):
+  """'a,b,c' or a sequence -> list of `kind` (int or float) numbers in [low, high].
+
+  Blank items are skipped. Raises `UsageError` naming `--flag` for a non-number, a value out of range (nan included) or
+  an empty list; `example` (e.g. '0.2,0.4') is suggested when it is empty.
+  """
+  items = values.split(",") if isinstance(values, str) else list(values)
+  numbers = []
+  for item in items:
+    text = str(item).strip()
+    if not text:
+      continue
+    try:
+      value = kind(text)
+    except ValueError:
+      what = "an integer" if kind is int else "a number"
+      raise UsageError(f"--{flag} has {text!r}, which is not {what}") from None
+    if not low <= value <= high:  # Also rejects nan.
+      raise UsageError(f"--{flag} has {text}, outside [{low:g}, {high:g}]")
+    numbers.append(value)
+  if not numbers:
+    hint = f"; give e.g. --{flag}={example}" if example else ""
+    raise UsageError(f"--{flag} is empty{hint}")
+  return numbers

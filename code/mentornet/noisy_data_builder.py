@@ -22,6 +22,7 @@ from mentornet import __version__
 from mentornet import noise
 from mentornet.datasets import get_dataset_info
 from mentornet.errors import UsageError
+from mentornet.errors import parse_number_list
 
 VAL_DIR_NAME = "val"
 SOURCE_TFDS = "tfds"
@@ -46,23 +47,11 @@ def noise_dir_name(fraction):
 
 def parse_noise_fractions(noise_fractions):
   """"0.2,0.4" or a sequence of numbers/strings -> list of floats in [0, 1], duplicates dropped."""
-  if isinstance(noise_fractions, str):
-    noise_fractions = noise_fractions.split(",")
   fractions = []
-  for text in noise_fractions:
-    text = str(text).strip()
-    if not text:
-      continue
-    try:
-      value = float(text)
-    except ValueError:
-      raise UsageError(f"--noise_fractions has {text!r}, which is not a number") from None
-    if not 0.0 <= value <= 1.0:  # Also rejects nan.
-      raise UsageError(f"--noise_fractions has {text}, outside [0, 1]")
+  for value in parse_number_list(noise_fractions, "noise_fractions", float, 0.0, 1.0,
+                                 example="0.2,0.4,0.8"):
     if noise_dir_name(value) not in map(noise_dir_name, fractions):
       fractions.append(value)
-  if not fractions:
-    raise UsageError("--noise_fractions is empty; give e.g. --noise_fractions=0.2,0.4,0.8")
   return fractions
 
 

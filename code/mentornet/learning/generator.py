@@ -28,6 +28,7 @@ import pickle
 import numpy as np
 
 from mentornet.errors import UsageError
+from mentornet.errors import parse_number_list
 from mentornet.learning import vstar as vstar_lib
 
 TRAIN_FILE = "tr.p"
@@ -265,19 +266,7 @@ def read_studentnet_dump(csv_path, flag_name="input_csv_filename"):
 
 def parse_percentiles(text):
   """'40,50,90' -> (40.0, 50.0, 90.0); each in [0, 100]."""
-  items = [item.strip() for item in str(text).split(",") if item.strip()]
-  if not items:
-    raise UsageError("--percentiles is empty")
-  percentiles = []
-  for item in items:
-    try:
-      value = float(item)
-    except ValueError:
-      raise UsageError(f"--percentiles: {item!r} is not a number")
-    if not 0 <= value <= 100:
-      raise UsageError(f"--percentiles: {item} is outside [0, 100]")
-    percentiles.append(value)
-  return tuple(percentiles)
+  return tuple(parse_number_list(text, "percentiles", float, 0, 100))
 
 
 def _percentile_name(percentile):

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
 from mentornet.errors import UsageError  # pylint: disable=g-import-not-at-top
+from mentornet.errors import parse_number_list  # pylint: disable=g-import-not-at-top
 
 DEFAULT_EPOCH_RANGES = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 99)
 GIF_NAME = "plot.gif"
@@ -28,23 +29,7 @@ def frame_name(epoch):
 
 def parse_epoch_ranges(items):
   """['0', '10', ...] or '0,10' -> list of ints in [0, 99]."""
-  if isinstance(items, str):
-    items = items.split(",")
-  epochs = []
-  for item in items:
-    text = str(item).strip()
-    if not text:
-      continue
-    try:
-      epoch = int(text)
-    except ValueError:
-      raise UsageError(f"--epoch_ranges: {text!r} is not an integer epoch")
-    if not 0 <= epoch <= 99:
-      raise UsageError(f"--epoch_ranges: epoch {epoch} is outside 0..99")
-    epochs.append(epoch)
-  if not epochs:
-    raise UsageError("--epoch_ranges is empty")
-  return epochs
+  return parse_number_list(items, "epoch_ranges", int, 0, 99)
 
 
 def weight_surface(mentornet, epoch, loss_bound, grid_points=GRID_POINTS):
