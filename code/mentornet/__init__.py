@@ -11,9 +11,13 @@ A port of google/mentornet (Jiang et al., ICML 2018). Modules, by what they hold
 - `studentnets`: registry of StudentNets (`resnet101`, `inception`) and their optimizers/schedules.
 - `mentornet_net`: the MentorNet network, its SavedModel export/load and the TF1 importer.
 - `curriculum`: example-dropout schedule, nearest-rank percentile, curriculum objects.
-- `trainer`: the one `keras.Model` train step and the fit/checkpoint/resume loop.
+- `data_parameters`: the Data Parameters curriculum (Saxena et al., 2019).
+- `trainer`: `StudentTrainer`, the one `keras.Model` with a custom `train_step`.
+- `training_loop`, `distribution`, `flags_lib`: fit/checkpoint/resume, tf.distribute, flags.
 - `evaluation`: the checkpoint-polling evaluation job.
+- `trust_report`: per-example trust, noise-detection AUC.
 - `learning`: learning new MentorNets (v* functions, data generation, training, dump, plots).
+- `quickstart`: `mentornet-quickstart`, the whole pipeline on the embedded dataset.
 """
 
 __version__ = "0.1.0"
