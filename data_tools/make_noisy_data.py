@@ -40,8 +40,7 @@ flags.DEFINE_bool("overwrite", False, "Replace the records of existing non-empty
 
 @errors.exit_on_usage_error
 def main(argv):
-  if len(argv) > 1:
-    raise errors.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  del argv  # Checked by exit_on_usage_error.
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   noisy_data_builder.build_noisy_datasets(
       dataset_name=FLAGS.dataset_name, source=FLAGS.source, noise_type=FLAGS.noise_type,

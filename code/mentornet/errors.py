@@ -11,12 +11,18 @@ USAGE_EXIT_CODE = 2
 
 
 def exit_on_usage_error(main_fn):
-  """Wraps an absl `main(argv)` so a `UsageError` prints `error: <msg>` and exits 2."""
+  """Wraps an absl `main(argv)` so a `UsageError` prints `error: <msg>` and exits 2.
+
+  Positional arguments left over after absl's flag parsing (e.g. a flag missing its `--`) are
+  such an error too: every script takes flags only.
+  """
 
   @functools.wraps(main_fn)
-  def wrapped(*args, **kwargs):
+  def wrapped(argv, *args, **kwargs):
     try:
-      return main_fn(*args, **kwargs)
+      if len(argv) > 1:
+        raise UsageError(f"unexpected arguments: {' '.join(argv[1:])} (flags need --name=value)")
+      return main_fn(argv, *args, **kwargs)
     except UsageError as e:
       message = " ".join(str(e).split())
       print(f"error: {message}", file=sys.stderr, flush=True)

@@ -44,8 +44,7 @@ flags.DEFINE_integer("seed", 0, "Seed of the shuffle (and so of the sample and t
 
 @errors.exit_on_usage_error
 def main(argv):
-  if len(argv) > 1:
-    raise errors.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  del argv  # Checked by exit_on_usage_error.
   if not FLAGS.vstar_fn:
     raise errors.UsageError("--vstar_fn is required: data_driven or one of "
                             f"{', '.join(sorted(vstar.VSTAR_FUNCTIONS))}")

@@ -60,8 +60,7 @@ def _parse_steps(items):
 
 @errors.exit_on_usage_error
 def main(argv):
-  if len(argv) > 1:
-    raise errors.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  del argv  # Checked by exit_on_usage_error.
   if FLAGS.device_id:
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", FLAGS.device_id)
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -32,8 +32,7 @@ flags.DEFINE_string("export_dir", None, "Directory to write the MentorNet SavedM
 
 @errors.exit_on_usage_error
 def main(argv):
-  if len(argv) > 1:
-    raise errors.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  del argv  # Checked by exit_on_usage_error.
   if not FLAGS.checkpoint:
     raise errors.UsageError(
         "--checkpoint is required (a TF1 MentorNet checkpoint or its directory)")

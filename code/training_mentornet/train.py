@@ -39,8 +39,7 @@ flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
 
 @errors.exit_on_usage_error
 def main(argv):
-  if len(argv) > 1:
-    raise errors.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  del argv  # Checked by exit_on_usage_error.
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # TF's per-checkpoint INFO lines.
