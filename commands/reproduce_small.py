@@ -147,18 +147,18 @@ class AccuracyOverSteps(keras.callbacks.Callback):
     self.every = every
     self.datasets = datasets
     self.history = []
-    self._batch_stats = None
+    self._example_losses = None
 
   def _evaluate(self):
     step = int(self.model.optimizer.iterations.numpy())
     if self.history and self.history[-1]["step"] == step:
       return
-    if self._batch_stats is None:
-      self._batch_stats = evaluation.make_batch_stats(self.model.student)
+    if self._example_losses is None:
+      self._example_losses = evaluation.make_example_losses(self.model.student)
     row = {"step": step}
     for name, dataset in self.datasets.items():
       row[f"{name}_accuracy"], _ = evaluation.evaluate_student(self.model.student, dataset,
-                                                               self._batch_stats)
+                                                               self._example_losses)
     self.history.append(row)
     print("  " + "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                            for k, v in row.items()), flush=True)

@@ -10,6 +10,7 @@ import os
 import time
 
 from absl import logging
+import numpy as np
 import tensorflow as tf
 
 from mentornet import data as data_lib
@@ -19,35 +20,49 @@ from mentornet.training_loop import checkpoint_step
 CSV_HEADER = ("global_step", "accuracy", "loss")
 
 
-def make_batch_stats(student):
-  """tf.function (images, labels) -> (number correct, summed cross-entropy) of a batch."""
+def make_example_losses(student):
+  """tf.function (images [B, 32, 32, 3], labels int32 [B]) -> (cross-entropy float32 [B],
+  correct bool [B]) of `student` in inference mode. Make it once per student: it traces once."""
 
   @tf.function
-  def batch_stats(images, labels):
+  def example_losses(images, labels):
     logits = tf.cast(student(images, training=False), tf.float32)
     losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-    correct = tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), labels)
-    return tf.reduce_sum(tf.cast(correct, tf.float32)), tf.reduce_sum(losses)
+    return losses, tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), labels)
 
-  return batch_stats
+  return example_losses
 
 
-def evaluate_student(student, dataset, batch_stats=None):
-  """Returns (accuracy, mean cross-entropy) of `student` over one pass of `dataset`.
+def per_example_pass(student, dataset, example_losses=None):
+  """One ordered pass over `dataset` ((features, label) batches, no augmentation).
 
-  Pass `batch_stats=make_batch_stats(student)` when evaluating repeatedly, to trace once.
+  Returns numpy columns [n]: `id` int64, `label` int32 (the label the loss is taken with),
+  `clean_label` int32 (-1 when unknown), `loss` float32 and `correct` bool.
   """
-  batch_stats = batch_stats or make_batch_stats(student)
-  num_correct = total_loss = num_examples = 0.0
+  example_losses = example_losses or make_example_losses(student)
+  parts = {"id": [], "label": [], "clean_label": [], "loss": [], "correct": []}
   for features, labels in dataset:
     labels = tf.cast(labels, tf.int32)
-    correct, loss_sum = batch_stats(features["image"], labels)
-    num_correct += float(correct)
-    total_loss += float(loss_sum)
-    num_examples += int(labels.shape[0])
-  if not num_examples:
+    losses, correct = example_losses(features["image"], labels)
+    for name, value in (("id", features["id"]), ("label", labels),
+                        ("clean_label", features["clean_label"]), ("loss", losses),
+                        ("correct", correct)):
+      parts[name].append(value.numpy())
+  dtypes = {"id": np.int64, "label": np.int32, "clean_label": np.int32, "loss": np.float32,
+            "correct": bool}
+  return {name: np.concatenate(values).astype(dtypes[name]) if values
+          else np.zeros([0], dtypes[name]) for name, values in parts.items()}
+
+
+def evaluate_student(student, dataset, example_losses=None):
+  """Returns (accuracy, mean cross-entropy) of `student` over one pass of `dataset`.
+
+  Pass `example_losses=make_example_losses(student)` when evaluating repeatedly.
+  """
+  columns = per_example_pass(student, dataset, example_losses)
+  if not len(columns["loss"]):
     return float("nan"), float("nan")
-  return num_correct / num_examples, total_loss / num_examples
+  return float(columns["correct"].mean()), float(columns["loss"].astype(np.float64).mean())
 
 
 def evaluated_steps(csv_path):
@@ -82,12 +97,12 @@ class CheckpointEvaluator:
     self.student = studentnets.build_studentnet(studentnet, self.split.num_classes,
                                                 student_config)
     self.checkpoint = tf.train.Checkpoint(student=self.student)
-    self.batch_stats = make_batch_stats(self.student)
+    self.example_losses = make_example_losses(self.student)
 
   def evaluate(self, checkpoint_path):
     """Restores `checkpoint_path` and returns (step, accuracy, loss)."""
     self.checkpoint.restore(checkpoint_path).expect_partial().assert_existing_objects_matched()
-    accuracy, loss = evaluate_student(self.student, self.dataset, self.batch_stats)
+    accuracy, loss = evaluate_student(self.student, self.dataset, self.example_losses)
     return checkpoint_step(checkpoint_path), accuracy, loss
 
 

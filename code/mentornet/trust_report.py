@@ -19,12 +19,12 @@ import csv
 import json
 import os
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from mentornet import curriculum as curriculum_lib
 from mentornet import data_parameters as data_parameters_lib
+from mentornet import evaluation
 from mentornet.errors import UsageError
 
 CSV_COLUMNS = ("example_id", "given_label", "clean_label", "trust", "rank", "loss")
@@ -148,27 +148,12 @@ def compute_columns(student, dataset):
   Returns numpy columns: `example_id` int64, `given_label` int32, `clean_label` int32,
   `loss` float32 (all [n]).
   """
-
-  @tf.function
-  def batch_losses(images, labels):
-    logits = tf.cast(student(images, training=False), tf.float32)
-    return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-
-  parts = {"example_id": [], "given_label": [], "clean_label": [], "loss": []}
-  for features, labels in dataset:
-    parts["loss"].append(batch_losses(features["image"], labels).numpy())
-    parts["example_id"].append(features["id"].numpy())
-    parts["given_label"].append(labels.numpy())
-    parts["clean_label"].append(features["clean_label"].numpy())
-  dtypes = {"example_id": np.int64, "given_label": np.int32, "clean_label": np.int32,
-            "loss": np.float32}
-  columns = {name: np.concatenate(values).astype(dtypes[name]) if values
-             else np.zeros([0], dtypes[name]) for name, values in parts.items()}
-  if len(columns["example_id"]) and np.any(columns["example_id"] < 0):
-    columns["record_id"] = columns["example_id"]
+  values = evaluation.per_example_pass(student, dataset)
+  columns = {"example_id": values["id"], "given_label": values["label"],
+             "clean_label": values["clean_label"], "loss": values["loss"]}
+  columns["record_id"] = columns["example_id"]
+  if np.any(columns["example_id"] < 0):  # Original-format records carry no ids.
     columns["example_id"] = np.arange(len(columns["loss"]), dtype=np.int64)
-  else:
-    columns["record_id"] = columns["example_id"]
   return columns
 
 

@@ -157,27 +157,9 @@ def per_example_losses(student, dataset):
   """One ordered pass: dict of int64 [n] `id`, int32 [n] `noisy_label`, `clean_label`, and
   float64 [n] `loss` (cross-entropy of the noisy label)."""
 
-  @tf.function
-  def batch_losses(images, labels):
-    logits = tf.cast(student(images, training=False), tf.float32)
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-
-  columns = {"id": [], "noisy_label": [], "clean_label": [], "loss": []}
-  for features, labels in dataset:
-    labels = tf.cast(labels, tf.int32)
-    columns["loss"].append(batch_losses(features["image"], labels).numpy())
-    columns["noisy_label"].append(labels.numpy())
-    columns["clean_label"].append(features["clean_label"].numpy())
-    columns["id"].append(features["id"].numpy())
-  if not columns["loss"]:
-    return {"id": np.zeros([0], np.int64), "noisy_label": np.zeros([0], np.int32),
-            "clean_label": np.zeros([0], np.int32), "loss": np.zeros([0])}
-  return {
-      "id": np.concatenate(columns["id"]).astype(np.int64),
-      "noisy_label": np.concatenate(columns["noisy_label"]).astype(np.int32),
-      "clean_label": np.concatenate(columns["clean_label"]).astype(np.int32),
-      "loss": np.concatenate(columns["loss"]).astype(np.float64),
-  }
+  values = evaluation.per_example_pass(student, dataset)
+  return {"id": values["id"], "noisy_label": values["label"],
+          "clean_label": values["clean_label"], "loss": values["loss"].astype(np.float64)}
 
 
 def format_rows(epoch, values, positions):
