@@ -8,7 +8,9 @@ that code/cifar_eval.py writes (rows `global_step,accuracy,loss`, an optional he
 step evaluated twice keeps its last row), and prints, per dataset and StudentNet, a table in
 the shape of the original README: a row per noise fraction, a column per method (baseline,
 self_paced, focal_loss, mentornet_pd, mentornet_dd, then any other method found), the best
-accuracy of each row in bold, `-` where there is no result.
+accuracy of each row in bold, `-` where there is no result. A noise directory that is not a
+fraction (human noise from make_noisy_data.py --noise_type=human, e.g. human_worse_label) is a
+row after the fractions.
   best:  the highest accuracy over all evaluated checkpoints;
   final: the accuracy of the last evaluated checkpoint (largest global step).
 

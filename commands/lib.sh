@@ -19,7 +19,10 @@
 #   mentornet_model_path       under $MENTORNET_ROOT; `-` trains without MentorNet
 #                              (code/cifar_train_baseline.py; the other columns are then ignored)
 #   loss_p_percentile,         a value for every noise fraction, or per noise fraction:
-#   burn_in_epoch,             `0.2:0.8,0.4:0.6,0.8:0.5` (`*:v` matches any noise fraction)
+#   burn_in_epoch,             `0.2:0.8,0.4:0.6,0.8:0.5` (`*:v` matches any noise fraction);
+#                              a noise directory that is not a fraction (human noise, e.g.
+#                              human_worse_label) takes the fraction nearest the realized_noise
+#                              of its manifest.json
 #   fixed_epoch_after_burn_in  yes | no
 #   example_dropout_rates      [rate,n_epochs]+ with the n_epochs summing to 100
 
@@ -31,6 +34,7 @@ MN_SETTINGS=(NUM_GPUS GPUS_PER_RUN MAX_PARALLEL DATASETS NOISE_FRACTIONS METHODS
 
 declare -a MN_TABLE_ORDER=()
 declare -A MN_PATH=() MN_PERCENTILE=() MN_BURN_IN=() MN_FIXED=() MN_DROPOUT=()
+declare -A MN_LEVEL=()  # dataset/noise directory -> its realized noise, for non-fraction names
 declare -a MN_SLOT_PID=() MN_ALL_PIDS=()
 
 mn_die() {
@@ -50,7 +54,8 @@ Every setting is a flag --name=value or an environment variable NAME=value:
   MAX_PARALLEL       runs (training + eval job) at a time, 0 = all at once
                      [NUM_GPUS / GPUS_PER_RUN, at least 1]
   DATASETS           [cifar10 cifar100]
-  NOISE_FRACTIONS    [0.2 0.4 0.8]
+  NOISE_FRACTIONS    [0.2 0.4 0.8]; also human-noise directories such as human_worse_label
+                     (data_tools/make_noisy_data.py --noise_type=human)
   METHODS            [$MN_DEFAULT_METHODS]
                      table rows: ${MN_TABLE_ORDER[*]}
   OUTPUT_ROOT        runs go to OUTPUT_ROOT/<dataset>/$MN_STUDENTNET/<noise>/<method>/{train,eval_val} [cifar_models]
@@ -102,12 +107,28 @@ mn_list() {
   for _word in ${2//,/ }; do _out+=("$_word"); done
 }
 
-# mn_per_noise SPEC NOISE: SPEC is a value, or `noise:value` pairs separated by commas.
+# mn_per_noise SPEC NOISE [LEVEL]: SPEC is a value, or `noise:value` pairs separated by commas;
+# with LEVEL (the realized noise of a human-noise directory), the pair nearest LEVEL.
 mn_per_noise() {
-  local spec="$1" noise="$2" item fallback=""
+  local spec="$1" noise="$2" level="${3:-}" item fallback="" nearest
   if [[ $spec != *:* ]]; then
     printf '%s' "$spec"
     return 0
+  fi
+  if [[ -n $level ]]; then
+    nearest="$(awk -v spec="$spec" -v level="$level" 'BEGIN {
+      n = split(spec, items, ",")
+      for (i = 1; i <= n; i++) {
+        split(items[i], kv, ":")
+        if (kv[1] == "*") continue
+        d = kv[1] - level; if (d < 0) d = -d
+        if (!found || d < best) { found = 1; best = d; value = kv[2] }
+      }
+      printf "%s", value }')"
+    if [[ -n $nearest ]]; then
+      printf '%s' "$nearest"
+      return 0
+    fi
   fi
   for item in ${spec//,/ }; do
     if [[ ${item%%:*} == "$noise" ]]; then
@@ -143,6 +164,22 @@ mn_parse_args() {
 }
 
 mn_is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
+
+# Reads the realized noise of every noise directory that is not a fraction into MN_LEVEL
+# (run from the repository root, before anything is launched).
+mn_noise_levels() {
+  local ds noise manifest level
+  for ds in "${MN_DATASETS[@]}"; do
+    for noise in "${MN_NOISES[@]}"; do
+      [[ $noise =~ ^[0-9]*\.?[0-9]+$ ]] && continue
+      manifest="$DATA_ROOT/$ds/$noise/manifest.json"
+      [[ -f $manifest ]] || mn_die "noise '$noise' is not a fraction and $manifest is missing; build it with data_tools/make_noisy_data.py --noise_type=human"
+      level="$(sed -n 's/^ *"realized_noise": *\([0-9.eE+-]*\).*/\1/p' "$manifest")"
+      [[ -n $level ]] || mn_die "$manifest has no realized_noise"
+      MN_LEVEL[$ds/$noise]="$level"
+    done
+  done
+}
 
 mn_settings() {
   : "${NUM_GPUS:=1}"
@@ -189,17 +226,18 @@ mn_settings() {
 # mn_train_cmd DATASET NOISE METHOD DEVICE: the training command, into array MN_CMD.
 mn_train_cmd() {
   local ds="$1" noise="$2" method="$3" device="$4" run_dir script pct burn fixed_flag
+  local level="${MN_LEVEL[$ds/$noise]:-}"
   local -a mentor_flags=()
   run_dir="$OUTPUT_ROOT/$ds/$MN_STUDENTNET/$noise/$method"
   if [[ ${MN_PATH[$method]} == - ]]; then
     script=code/cifar_train_baseline.py
   else
     script=code/cifar_train_mentornet.py
-    pct="$(mn_per_noise "${MN_PERCENTILE[$method]}" "$noise")" ||
+    pct="$(mn_per_noise "${MN_PERCENTILE[$method]}" "$noise" "$level")" ||
       mn_die "table: no loss_p_percentile for $method at noise $noise"
-    burn="$(mn_per_noise "${MN_BURN_IN[$method]}" "$noise")" ||
+    burn="$(mn_per_noise "${MN_BURN_IN[$method]}" "$noise" "$level")" ||
       mn_die "table: no burn_in_epoch for $method at noise $noise"
-    case "$(mn_per_noise "${MN_FIXED[$method]}" "$noise")" in
+    case "$(mn_per_noise "${MN_FIXED[$method]}" "$noise" "$level")" in
       yes | true | 1) fixed_flag=--fixed_epoch_after_burn_in ;;
       no | false | 0) fixed_flag=--nofixed_epoch_after_burn_in ;;
       *) mn_die "table: fixed_epoch_after_burn_in of $method must be yes or no" ;;
@@ -305,6 +343,7 @@ mn_main() {
   mn_parse_args "$@"
   mn_settings
   cd "$MN_REPO_ROOT" || mn_die "cannot cd to $MN_REPO_ROOT"
+  mn_noise_levels
   local total=$((${#MN_DATASETS[@]} * ${#MN_NOISES[@]} * ${#MN_METHODS[@]}))
   local i=0 method ds noise run_dir label train_dev eval_dev base
   if ((DRY_RUN)); then

@@ -14,6 +14,11 @@ On an npz with x_train, y_train and x_test, y_test (or x_val, y_val as the test 
    per-example trust report, and writes DIR/results.json, DIR/results.md and
    DIR/test_accuracy.png.
 A method whose DIR/runs/<method>/result.json exists is not trained again.
+
+Real human noise instead of step 1's symmetric noise: --noise_type=human
+--human_labels_file=CIFAR-10_human.pt (or .npy) [--human_label_key=worse_label]; the npz needs
+train_index (the CIFAR training index of each image), the oracle keeps the examples whose human
+label is right, and each method's settings are those for the measured noise rate.
 """
 import json
 import os
@@ -29,6 +34,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 # pylint: disable=wrong-import-position
 from mentornet import data as data_lib
 from mentornet import evaluation
+from mentornet import human_noise
 from mentornet import noise
 from mentornet import mentornet_net
 from mentornet import records
@@ -39,7 +45,13 @@ from mentornet.errors import UsageError
 from mentornet.errors import exit_on_usage_error
 
 flags.DEFINE_string("data", None, "npz with x_train, y_train and x_test, y_test (or x_val, y_val).")
-flags.DEFINE_float("noise_fraction", 0.4, "Symmetric label noise of the training set.")
+flags.DEFINE_float("noise_fraction", 0.4, "Symmetric label noise of the training set. With "
+                   "--noise_type=human: set to the measured noise rate of the human labels.")
+flags.DEFINE_string("noise_type", "symmetric", "symmetric, or human (--human_labels_file).")
+flags.DEFINE_string("human_labels_file", None,
+                    "CIFAR-10N / CIFAR-100N labels (.pt or .npy) for --noise_type=human.")
+flags.DEFINE_string("human_label_key", None, "Its label key; default worse_label (CIFAR-10), "
+                    "noisy_label (CIFAR-100).")
 flags.DEFINE_string("output_dir", "runs/reproduce_small", "Where data, runs and results go.")
 flags.DEFINE_list("methods", "baseline,self_paced,focal_loss,mentornet_pd,mentornet_dd,"
                   "data_parameters,oracle", "Methods to run, in order.")
@@ -106,13 +118,35 @@ def _load_npz(path):
           arrays[test_keys[0]], arrays[test_keys[1]].reshape(-1).astype(np.int64))
 
 
-def prepare_data(npz_path, noise_fraction, seed, val_fraction, data_root):
-  """Writes train/val/test/oracle TFRecords; returns (dataset_name, {split dir}, stats)."""
+def _human_labels(npz_path, dataset_name, num_classes, y_train, labels_file, label_key):
+  """The human labels of the npz's training images, aligned by its train_index."""
+  with np.load(npz_path) as arrays:
+    if "train_index" not in arrays:
+      raise UsageError(f"--data={npz_path} has no train_index (the CIFAR training index of each "
+                       f"image), which --noise_type=human needs")
+    train_index = arrays["train_index"]
+  human, clean = human_noise.load_labels(labels_file, label_key, num_classes)
+  return human_noise.align(human, clean, y_train, train_index,
+                           f"--human_labels_file={labels_file}")
+
+
+def prepare_data(npz_path, noise_fraction, seed, val_fraction, data_root, human_labels_file=None,
+                 human_label_key=None):
+  """Writes train/val/test/oracle TFRecords; returns (dataset_name, {split dir}, stats).
+  With `human_labels_file`, the training labels are its `human_label_key` labels instead of
+  symmetric noise at `noise_fraction`."""
   x_train, y_train, x_test, y_test = _load_npz(npz_path)
   dataset_name = "cifar10" if max(y_train.max(), y_test.max()) < 10 else "cifar100"
   num_classes = 10 if dataset_name == "cifar10" else 100
-  noisy = noise.corrupt_labels(y_train, num_classes, "symmetric", noise_fraction, seed,
-                               dataset_name)
+  if human_labels_file:
+    human_label_key = human_noise.resolve_key(dataset_name, human_label_key)
+    noisy = _human_labels(npz_path, dataset_name, num_classes, y_train, human_labels_file,
+                          human_label_key)
+    noise_name = f"human {human_label_key}"
+  else:
+    noise_name = f"symmetric {noise_fraction:g}"
+    noisy = noise.corrupt_labels(y_train, num_classes, "symmetric", noise_fraction, seed,
+                                 dataset_name)
   order = np.random.default_rng(seed + 1).permutation(len(y_train))
   num_val = int(round(len(y_train) * val_fraction))
   val_index, train_index = np.sort(order[:num_val]), np.sort(order[num_val:])
@@ -132,11 +166,16 @@ def prepare_data(npz_path, noise_fraction, seed, val_fraction, data_root):
         "image": x_test, "label": y_test}, num_shards=2)
     stats = {"dataset_name": dataset_name, "num_train": len(train_index), "num_val": num_val,
              "num_oracle": len(clean_index), "num_test": len(y_test),
-             "realized_noise": float(np.mean(noisy[train_index] != y_train[train_index]))}
+             "realized_noise": float(np.mean(noisy[train_index] != y_train[train_index])),
+             "noise": noise_name}
     with open(os.path.join(data_root, "stats.json"), "w", encoding="utf-8") as f:
       json.dump(stats, f, indent=2)
   with open(os.path.join(data_root, "stats.json"), encoding="utf-8") as f:
-    return dataset_name, dirs, json.load(f)
+    stats = json.load(f)
+  if stats.get("noise", noise_name) != noise_name:
+    raise UsageError(f"{data_root} holds data with {stats['noise']} noise, not {noise_name}; "
+                     f"choose another --output_dir")
+  return dataset_name, dirs, stats
 
 
 class AccuracyOverSteps(keras.callbacks.Callback):
@@ -231,8 +270,8 @@ def format_markdown(results, stats, total_seconds):
   """The results table as markdown."""
   lines = [
       f"Reduced-scale reproduction: {stats['dataset_name']} subset, {stats['num_train']} noisy "
-      f"training images (realized noise {stats['realized_noise']:.3f}, nominal "
-      f"{FLAGS.noise_fraction}), {stats['num_val']} held-out noisy validation images, "
+      f"training images ({noise_description()}, realized noise "
+      f"{stats['realized_noise']:.3f}), {stats['num_val']} held-out noisy validation images, "
       f"{stats['num_test']} clean test images. StudentNet ResNet units="
       f"{FLAGS.num_residual_units} widths={FLAGS.resnet_widths}, {FLAGS.max_number_of_steps} "
       f"steps of batch {FLAGS.batch_size} per method, seed {FLAGS.seed}.",
@@ -259,6 +298,13 @@ def format_markdown(results, stats, total_seconds):
   return "\n".join(lines) + "\n"
 
 
+def noise_description():
+  """The training labels' noise, for the table and the plot."""
+  if FLAGS.noise_type == human_noise.NOISE_TYPE:
+    return f"human labels {FLAGS.human_label_key} ({FLAGS.noise_fraction:.1%} wrong)"
+  return f"{FLAGS.noise_fraction:.0%} symmetric label noise"
+
+
 def plot(results, path):
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
@@ -270,7 +316,7 @@ def plot(results, path):
             linestyle="--" if method == "oracle" else "-")
   ax.set_xlabel("training step")
   ax.set_ylabel("clean test accuracy")
-  ax.set_title(f"{FLAGS.noise_fraction:.0%} symmetric label noise")
+  ax.set_title(noise_description())
   ax.grid(alpha=0.3)
   ax.legend()
   fig.tight_layout()
@@ -283,13 +329,26 @@ def main(argv):
   del argv
   if not 0.0 <= FLAGS.noise_fraction <= 1.0:
     raise UsageError(f"--noise_fraction={FLAGS.noise_fraction:g} is outside [0, 1]")
+  human = FLAGS.noise_type == human_noise.NOISE_TYPE
+  if FLAGS.noise_type not in ("symmetric", human_noise.NOISE_TYPE):
+    raise UsageError(f"unknown --noise_type={FLAGS.noise_type}; choose symmetric or human")
+  if human and not FLAGS.human_labels_file:
+    raise UsageError("--noise_type=human needs --human_labels_file")
+  if human and FLAGS["noise_fraction"].present:
+    raise UsageError("--noise_fraction does not apply to --noise_type=human (it is measured)")
+  if not human and (FLAGS.human_labels_file or FLAGS.human_label_key):
+    raise UsageError("--human_labels_file and --human_label_key need --noise_type=human")
   unknown = [m for m in FLAGS.methods if m not in METHODS]
   if unknown:
     raise UsageError(f"unknown --methods {','.join(unknown)}; choose from {','.join(METHODS)}")
   start = time.time()
   dataset_name, dirs, stats = prepare_data(FLAGS.data, FLAGS.noise_fraction, FLAGS.seed,
                                            FLAGS.val_fraction,
-                                           os.path.join(FLAGS.output_dir, "data"))
+                                           os.path.join(FLAGS.output_dir, "data"),
+                                           FLAGS.human_labels_file, FLAGS.human_label_key)
+  if human:  # Each method gets the settings made for the synthetic level nearest this rate.
+    FLAGS.noise_fraction = stats["realized_noise"]
+    FLAGS.human_label_key = human_noise.resolve_key(dataset_name, FLAGS.human_label_key)
   results = {}
   for method in FLAGS.methods:
     run_dir = os.path.join(FLAGS.output_dir, "runs", method)

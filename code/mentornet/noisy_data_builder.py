@@ -3,6 +3,7 @@
 Layout written under `output_dir`:
   <name>/<p>/<name>_train-0000i-of-0000N   training split, label corrupted with nominal fraction p
   <name>/<p>/manifest.json                 provenance, realized noise, class counts, per-file counts
+  <name>/human_<key>/...                   the same, labels of <key> in a CIFAR-N file (human noise)
   <name>/val/<name>_test-0000i-of-0000N    the clean test split (and its manifest.json)
 Every record also holds its clean label and example id (see `mentornet.records`); CIFAR-100
 coarse labels are copied from the source uncorrupted.
@@ -13,12 +14,12 @@ import hashlib
 import io
 import json
 import os
-import pickle
 import tarfile
 
 import numpy as np
 
 from mentornet import __version__
+from mentornet import human_noise
 from mentornet import noise
 from mentornet.datasets import get_dataset_info
 from mentornet.errors import UsageError
@@ -65,17 +66,11 @@ def derived_seed(seed, fraction):
 # ----------------------------------------------------------------------------- source loading
 
 
-class _ArrayOnlyUnpickler(pickle.Unpickler):
+class _ArrayOnlyUnpickler(human_noise.NumpyArrayUnpickler):
   """Unpickles the CIFAR python batches: plain containers and numpy arrays, no other code."""
-  _NUMPY_NAMES = {"_reconstruct", "ndarray", "dtype", "scalar", "_frombuffer"}
-  _OTHER_GLOBALS = {("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor"),
-                    ("__builtin__", "object"), ("builtins", "object"), ("_codecs", "encode")}
-
-  def find_class(self, module, name):
-    if (module.split(".")[0] == "numpy" and name in self._NUMPY_NAMES or
-        (module, name) in self._OTHER_GLOBALS):
-      return super().find_class(module, name)
-    raise pickle.UnpicklingError(f"unexpected object {module}.{name} in a CIFAR batch")
+  OTHER_GLOBALS = human_noise.NumpyArrayUnpickler.OTHER_GLOBALS | {
+      ("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor"), ("__builtin__", "object"),
+      ("builtins", "object")}
 
 
 def _unpickle_batch(data, where):
@@ -161,8 +156,11 @@ def _load_npz(source):
   if not {"x_train", "y_train"} <= contents.keys() or test_prefix is None:
     raise UsageError(f"--source={source} must hold x_train, y_train and x_test, y_test "
                      f"(or x_val, y_val); it holds {', '.join(sorted(contents)) or 'nothing'}")
-  return {"train": {"image": contents["x_train"], "label": contents["y_train"]},
-          "test": {"image": contents[f"x_{test_prefix}"], "label": contents[f"y_{test_prefix}"]}}
+  splits = {"train": {"image": contents["x_train"], "label": contents["y_train"]},
+            "test": {"image": contents[f"x_{test_prefix}"], "label": contents[f"y_{test_prefix}"]}}
+  if "train_index" in contents:  # The CIFAR training index of each image of a subset.
+    splits["train"]["cifar_index"] = contents["train_index"]
+  return splits
 
 
 def _load_tfds(info):
@@ -184,9 +182,12 @@ def _load_tfds(info):
                      f"{manual}") from None
   splits = {}
   for split, features in (("train", train), ("test", test)):
-    splits[split] = {"image": features["image"], "label": features["label"]}
+    order = slice(None)
+    if "id" in features:  # TFDS stores examples shuffled; ids "train_00042" give CIFAR order.
+      order = np.argsort([int(i.split(b"_")[-1]) for i in features["id"]])
+    splits[split] = {"image": features["image"][order], "label": features["label"][order]}
     if "coarse_label" in features:
-      splits[split]["coarse_label"] = features["coarse_label"]
+      splits[split]["coarse_label"] = features["coarse_label"][order]
   return splits
 
 
@@ -263,12 +264,16 @@ def _checked_split(split_arrays, info, source, split):
     if len(coarse) != len(labels):
       raise UsageError(f"{where} has {len(labels)} labels but {len(coarse)} coarse labels")
     checked["coarse_label"] = coarse
+  if "cifar_index" in split_arrays:
+    checked["cifar_index"] = np.asarray(split_arrays["cifar_index"])
   return checked
 
 
 def load_source(source, dataset_name):
   """Loads `source` as {"train": split, "test": split}; a split is a dict of `image` uint8
-  [N, S, S, 3], `label` int64 [N] and, for CIFAR-100 when known, `coarse_label` int64 [N]."""
+  [N, S, S, 3], `label` int64 [N] and, for CIFAR-100 when known, `coarse_label` int64 [N];
+  the training split of an npz with `train_index` also has `cifar_index` [N] (the CIFAR
+  training index of each image). TFDS and the CIFAR python files come in CIFAR order."""
   info = get_dataset_info(dataset_name)
   kind = _source_kind(source, info)
   if kind == SOURCE_TFDS:
@@ -365,7 +370,8 @@ def _write_split(directory, dataset_name, split, columns, num_shards, manifest):
 
 def build_noisy_datasets(dataset_name, source=None, noise_type="symmetric",
                          noise_fractions=(0.2, 0.4, 0.8), seed=0, output_dir="data",
-                         num_shards=10, overwrite=False, log=print):
+                         num_shards=10, overwrite=False, log=print, human_labels_file=None,
+                         human_label_key=None):
   """Writes noisy training sets and the clean test set of `dataset_name` under `output_dir`.
 
   Args:
@@ -373,13 +379,18 @@ def build_noisy_datasets(dataset_name, source=None, noise_type="symmetric",
     source: "tfds" (TensorFlow Datasets, downloads), "embedded" (mnist only), a `.npz` with
       x_train, y_train and x_test, y_test (or x_val, y_val), or a CIFAR python folder or
       `.tar.gz` archive. None: "embedded" for mnist, else "tfds".
-    noise_type: "symmetric" or "asymmetric" (see `mentornet.noise.corrupt_labels`).
-    noise_fractions: nominal fractions p in [0, 1]; "0.2,0.4" or a sequence.
+    noise_type: "symmetric" or "asymmetric" (see `mentornet.noise.corrupt_labels`), or
+      "human": the labels of `human_label_key` in `human_labels_file` (`mentornet.human_noise`),
+      written to <name>/human_<key>/; the source must be the whole training set in CIFAR order
+      (tfds, the python archive) or an npz whose `train_index` names each image.
+    noise_fractions: nominal fractions p in [0, 1]; "0.2,0.4" or a sequence (not for human).
     seed: non-negative int; each fraction uses `derived_seed(seed, p)`.
     output_dir: root of the layout described in the module docstring.
     num_shards: record files per split (fewer when there are fewer examples).
     overwrite: replace the records of existing non-empty noise/val directories.
     log: called with one progress line per directory written.
+    human_labels_file: a CIFAR-10N / CIFAR-100N `.pt` or `.npy` file (human noise only).
+    human_label_key: its label key; None: `human_noise.DEFAULT_KEYS[dataset_name]`.
 
   Returns:
     dict {directory path: its manifest dict} of the directories written (or kept, for val/).
@@ -390,27 +401,43 @@ def build_noisy_datasets(dataset_name, source=None, noise_type="symmetric",
   info = get_dataset_info(dataset_name)
   if source is None or source == "":
     source = SOURCE_EMBEDDED if info.name == "mnist" else SOURCE_TFDS
-  if noise_type not in noise.NOISE_TYPES:
-    raise UsageError(f"unknown --noise_type={noise_type}; choose one of "
-                     f"{', '.join(noise.NOISE_TYPES)}")
-  fractions = parse_noise_fractions(noise_fractions)
+  noise_types = noise.NOISE_TYPES + (human_noise.NOISE_TYPE,)
+  if noise_type not in noise_types:
+    raise UsageError(f"unknown --noise_type={noise_type}; choose one of {', '.join(noise_types)}")
+  human = noise_type == human_noise.NOISE_TYPE
+  if not human and (human_labels_file or human_label_key):
+    raise UsageError(f"--human_labels_file and --human_label_key need --noise_type=human, not "
+                     f"{noise_type}")
+  fractions = [None] if human else parse_noise_fractions(noise_fractions)
   if not isinstance(seed, (int, np.integer)) or seed < 0:
     raise UsageError(f"--seed must be a non-negative integer, got {seed}")
   if not isinstance(num_shards, (int, np.integer)) or num_shards < 1:
     raise UsageError(f"--num_shards must be a positive integer, got {num_shards}")
   if noise_type == "asymmetric":
     noise.asymmetric_flips(info.name, info.num_classes)
-  _source_kind(source, info)
+  if human:
+    human_label_key = human_noise.resolve_key(info.name, human_label_key)
+    human_labels, human_clean = human_noise.load_labels(human_labels_file, human_label_key,
+                                                        info.num_classes)
+  source_kind = _source_kind(source, info)
   if os.path.exists(output_dir) and not os.path.isdir(output_dir):
     raise UsageError(f"--output_dir={output_dir} exists and is not a directory")
   dataset_dir = os.path.join(output_dir, info.name)
-  noise_dirs = [os.path.join(dataset_dir, noise_dir_name(p)) for p in fractions]
+  noise_dirs = [os.path.join(dataset_dir, human_noise.noise_dir_name(human_label_key) if human
+                             else noise_dir_name(p)) for p in fractions]
   for directory in noise_dirs:
     _check_output_dir(directory, overwrite)
 
   splits = load_source(source, info.name)
   train, test = splits["train"], splits["test"]
   train_fingerprint, test_fingerprint = fingerprint(train), fingerprint(test)
+  if human:
+    if source_kind == "npz" and "cifar_index" not in train:
+      raise UsageError(f"--source={source} has no train_index (the CIFAR training index of each "
+                       f"image), which human labels need")
+    human_noisy = human_noise.align(human_labels, human_clean, train["label"],
+                                    train.get("cifar_index"),
+                                    f"--human_labels_file={human_labels_file}")
   val_dir = os.path.join(dataset_dir, VAL_DIR_NAME)
   keep_val = (not overwrite and _is_nonempty_dir(val_dir) and
               _val_dir_is_current(val_dir, info.name, test_fingerprint))
@@ -430,9 +457,18 @@ def build_noisy_datasets(dataset_name, source=None, noise_type="symmetric",
   clean_counts = np.bincount(train["label"], minlength=info.num_classes).tolist()
   train_png = records.encode_png_batch(train["image"]) if len(train["label"]) else []
   for fraction, directory in zip(fractions, noise_dirs):
-    noise_seed = derived_seed(seed, fraction)
-    noisy = noise.corrupt_labels(train["label"], info.num_classes, noise_type, fraction,
-                                 noise_seed, dataset_name=info.name)
+    if human:
+      noisy = human_noisy
+      noise_fields = {"human_label_key": human_label_key,
+                      "human_labels_file": os.path.abspath(human_labels_file),
+                      "human_labels_sha256": human_noise.file_sha256(human_labels_file)}
+      description = f"human labels {human_label_key}"
+    else:
+      noise_seed = derived_seed(seed, fraction)
+      noisy = noise.corrupt_labels(train["label"], info.num_classes, noise_type, fraction,
+                                   noise_seed, dataset_name=info.name)
+      noise_fields = {"noise_seed": noise_seed}
+      description = f"{noise_type} noise {fraction}"
     realized = float(np.mean(noisy != train["label"])) if len(noisy) else 0.0
     columns = {"encoded": train_png, "label": noisy, "clean_label": train["label"],
                "id": np.arange(len(noisy), dtype=np.int64)}
@@ -440,14 +476,13 @@ def build_noisy_datasets(dataset_name, source=None, noise_type="symmetric",
       columns["coarse_label"] = train["coarse_label"]
     manifest = dict(common, split="train", source_sha256=train_fingerprint,
                     noise_type=noise_type, noise_fraction=fraction, realized_noise=realized,
-                    seed=int(seed), noise_seed=noise_seed, num_examples=int(len(noisy)),
+                    seed=int(seed), num_examples=int(len(noisy)),
                     per_class_counts=np.bincount(noisy, minlength=info.num_classes).tolist(),
-                    clean_per_class_counts=clean_counts)
+                    clean_per_class_counts=clean_counts, **noise_fields)
     _remove_old_records(directory, info.name, "train")
     written[directory] = _write_split(directory, info.name, "train", columns, num_shards,
                                       manifest)
-    log(f"wrote {directory}: {len(noisy)} examples, {noise_type} noise {fraction}, "
-        f"realized {realized:.4f}")
+    log(f"wrote {directory}: {len(noisy)} examples, {description}, realized {realized:.4f}")
 
   if keep_val:
     written[val_dir] = _read_json(os.path.join(val_dir, records.MANIFEST_NAME))
