@@ -193,6 +193,39 @@ def test_subsets_roots_and_flags():
   assert len(parse_dry_run(result.stdout)) == 4
 
 
+def test_human_noise_directories_take_the_settings_of_the_nearest_fraction(tmp_path):
+  for ds, noise, realized in (('cifar10', 'human_worse_label', 0.4021),
+                              ('cifar10', 'human_aggre_label', 0.0903),
+                              ('cifar100', 'human_noisy_label', 0.7)):
+    directory = tmp_path / ds / noise
+    directory.mkdir(parents=True)
+    (directory / 'manifest.json').write_text(
+        '{\n  "noise_type": "human",\n  "realized_noise": %s,\n  "seed": 0\n}\n' % realized)
+  result = run_script(SCRIPTS[0], ['--dry_run', '--methods=baseline,mentornet_pd,mentornet_dd'],
+                      DATA_ROOT=str(tmp_path), DATASETS='cifar10',
+                      NOISE_FRACTIONS='human_worse_label,human_aggre_label')
+  assert result.returncode == 0, result.stderr
+  runs = by_run(parse_dry_run(result.stdout), 'resnet101')
+  assert len(runs) == 6
+  worse = flags(runs[('cifar10', 'human_worse_label', 'mentornet_dd')][0])
+  assert worse['data_dir'] == '%s/cifar10/human_worse_label' % tmp_path
+  assert worse['loss_p_percentile'] == '0.6' and worse['burn_in_epoch'] == '18'
+  assert flags(runs[('cifar10', 'human_aggre_label', 'mentornet_dd')][0])[
+      'loss_p_percentile'] == '0.8'
+  assert flags(runs[('cifar10', 'human_worse_label', 'mentornet_pd')][0])[
+      'loss_p_percentile'] == '0.75'
+  result = run_script(SCRIPTS[1], ['--dry_run', '--methods=mentornet_pd'], DATASETS='cifar100',
+                      DATA_ROOT=str(tmp_path), NOISE_FRACTIONS='human_noisy_label')
+  runs = by_run(parse_dry_run(result.stdout), 'inception')
+  assert flags(runs[('cifar100', 'human_noisy_label', 'mentornet_pd')][0])[
+      'loss_p_percentile'] == '0.5'
+  # No manifest: refused before any command.
+  result = run_script(SCRIPTS[0], ['--dry_run'], DATA_ROOT=str(tmp_path), DATASETS='cifar100',
+                      NOISE_FRACTIONS='0.4,human_worse_label')
+  assert result.returncode == 2 and 'code/cifar_train' not in result.stdout
+  assert 'cifar100/human_worse_label/manifest.json is missing' in result.stderr
+
+
 @pytest.mark.parametrize('args,env,message', [
     ((), {'METHODS': 'nope'}, "unknown method 'nope'"),
     (('--no_such_flag=1',), {}, 'unknown flag'),
@@ -327,6 +360,18 @@ def test_format_tables_ties_and_original(results_root):
   assert ('| 0.2 | 0.700 (0.796) | **0.710** (0.822) | - (0.797) | 0.400 (0.910) '
           '| 0.680 (0.914) | - (-) |') in text
   assert '| 0.8 | - (0.084) | - (0.089) | - (0.079) | - (0.193) | - (0.301) |' in text
+
+
+def test_human_noise_rows_follow_the_fractions(results_root):
+  write_csv(results_root, 'cifar10/resnet101/human_worse_label/mentornet_dd', '39000,0.8,0.5\n')
+  write_csv(results_root, 'cifar10/resnet101/human_aggre_label/baseline', '39000,0.85,0.5\n')
+  results = collect_results.collect(str(results_root), 'resnet101')
+  assert results['cifar10']['resnet101']['human_worse_label']['mentornet_dd']['final'] == 0.8
+  lines = collect_results.format_tables(results, 'final').splitlines()
+  rows = [line.split(' | ')[0] for line in lines if line.startswith('| ') and '---' not in line]
+  assert rows[:6] == ['| noise_fraction', '| 0.2', '| 0.4', '| 0.8', '| human_aggre_label',
+                      '| human_worse_label']
+  assert '| human_worse_label | - | - | - | - | **0.800** | - |' in lines
 
 
 def test_cli(results_root):

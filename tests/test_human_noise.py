@@ -307,3 +307,54 @@ def test_cifar_subset_gets_exactly_the_file_labels_at_train_index(cifar_subset_p
   print(f"CIFAR-10 subset, permuted human labels: realized_noise={realized:.4f}")
   assert manifest["realized_noise"] == pytest.approx(realized) and 0.8 < realized < 0.95
   assert "human labels worse_label" in result.stdout
+
+
+def test_reproduce_small_trains_on_human_labels(tmp_path):
+  clean = np.random.default_rng(4).integers(0, 10, FILE_SIZE)
+  contents = _label_dict(clean)
+  train_index = np.arange(5, 45)
+  npz = tmp_path / "subset.npz"
+  np.savez(npz, x_train=np.broadcast_to(np.arange(40, dtype=np.uint8)[:, None, None, None],
+                                        (40, 32, 32, 3)),
+           y_train=clean[train_index], train_index=train_index,
+           x_val=np.zeros((8, 32, 32, 3), np.uint8), y_val=np.arange(8))
+  label_file = write_npy(tmp_path / "CIFAR-10_human.npy", contents)
+  script = [sys.executable, str(REPO_ROOT / "commands" / "reproduce_small.py"), f"--data={npz}",
+            "--noise_type=human", f"--human_labels_file={label_file}"]
+  out = tmp_path / "out"
+  proc = subprocess.run(
+      script + [f"--output_dir={out}", "--methods=mentornet_dd",
+                "--max_number_of_steps=2", "--eval_every=2", "--batch_size=8",
+                "--resnet_widths=8,8,16,16"],
+      env=subprocess_env(), capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  human = contents["worse_label"][train_index]
+  train = _read_train(out / "data" / "train")
+  position = train["image"][:, 0, 0, 0].astype(int)  # Each image holds its npz position.
+  np.testing.assert_array_equal(train["label"], human[position])
+  np.testing.assert_array_equal(train["clean_label"], clean[train_index][position])
+  oracle = _read_train(out / "data" / "oracle")
+  right = position[train["label"] == train["clean_label"]]
+  np.testing.assert_array_equal(oracle["image"][:, 0, 0, 0], right)  # Human label correct.
+  stats = json.loads((out / "data" / "stats.json").read_text())
+  realized = float(np.mean(train["label"] != train["clean_label"]))
+  assert stats["realized_noise"] == pytest.approx(realized)
+  assert stats["noise"] == "human worse_label"
+  results = json.loads((out / "results.json").read_text())
+  # The MentorNet DD setting made for the synthetic level nearest the measured rate.
+  expected = {0.2: 0.8, 0.4: 0.6, 0.8: 0.5}[min((0.2, 0.4, 0.8), key=lambda p: abs(p - realized))]
+  assert results["mentornet_dd"]["settings"]["loss_p_percentile"] == expected
+  assert f"human labels worse_label ({realized:.1%} wrong)" in (out / "results.md").read_text()
+  # Refused, nothing written: no train_index; symmetric noise asked of the human-noise data.
+  with np.load(npz) as arrays:
+    np.savez(tmp_path / "plain.npz", **{k: arrays[k] for k in arrays.files if k != "train_index"})
+  for args, message in (([f"--data={tmp_path / 'plain.npz'}", f"--output_dir={tmp_path / 'o2'}"],
+                         "has no train_index"),
+                        ([f"--output_dir={out}", "--noise_type=symmetric",
+                          "--human_labels_file=", "--methods=oracle"],
+                         "holds data with human worse_label noise, not symmetric 0.4")):
+    refused = subprocess.run(script + args, env=subprocess_env(), capture_output=True, text=True,
+                             timeout=300)
+    last = refused.stderr.strip().splitlines()[-1]  # After TensorFlow's import logging.
+    assert refused.returncode == 2 and last.startswith("error: ") and message in last, last
+  assert not (tmp_path / "o2").exists()
