@@ -237,6 +237,7 @@ def _bad_files(tmp_path):
     ("tensor", "holds PyTorch tensors"),
     ("list", "holds a list under 'worse_label', not a NumPy array"),
     ("plain_npy", "not the dict of label arrays"),
+    ("text", "neither a PyTorch zip archive (.pt) nor a .npy file"),
     ("unknown_key", "has no 'best_label' (--human_label_key); its keys: clean_label, "
                     "aggre_label, worse_label, random_label1"),
     ("short", "'worse_label' has 9 labels but 'clean_label' has 50"),
@@ -251,6 +252,8 @@ def _bad_files(tmp_path):
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, case, message):
   files = _bad_files(tmp_path)
   np.save(files["plain_npy"], np.arange(FILE_SIZE))
+  files["text"] = tmp_path / "labels.pt"
+  files["text"].write_text("clean_label,worse_label\n")
   clean = np.arange(FILE_SIZE) % 10
   npz = _tiny_npz(tmp_path / "subset.npz", clean, np.arange(10, 30))
   args = ["--noise_type=human", f"--human_labels_file={files['good']}", f"--source={npz}"]

@@ -84,7 +84,8 @@ def _read_npy(path, where):
                      np.lib.format.read_array_header_2_0)
       shape, _, dtype = read_header(f)
     except ValueError as e:
-      raise UsageError(f"{where} is not a .npy file ({e})") from None
+      raise UsageError(f"{where} is neither a PyTorch zip archive (.pt) nor a .npy file "
+                       f"({e})") from None
     if not dtype.hasobject or shape != ():
       raise UsageError(f"{where} holds a {dtype} array of shape {shape}, not the dict of label "
                        f"arrays that np.save writes for CIFAR-N")
