@@ -2,8 +2,8 @@
 
 Each file holds, for every CIFAR training image in CIFAR training order (data_batch_1 ..
 data_batch_5 of the python archive; TFDS ids train_00000 ...), the original label under
-`clean_label` and one or more human labels: CIFAR-10N `aggre_label` (9.0% wrong),
-`random_label1..3` (about 17-18%), `worse_label` (40.2%); CIFAR-100N `noisy_label` (40.2%).
+`clean_label` and human labels: CIFAR-10N `aggre_label` (9.0% wrong), `random_label1` (17.2%),
+`random_label2`, `random_label3`, `worse_label` (40.2%); CIFAR-100N `noisy_label` (40.2%).
 Both published forms are read without torch and without running code from the file: the
 PyTorch zip (`CIFAR-10_human.pt`, a `<name>/data.pkl` pickle of a dict of NumPy arrays) and
 `np.save`'s `.npy` of that dict. Their pickles may name NumPy's array reconstruction globals
