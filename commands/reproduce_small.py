@@ -87,12 +87,6 @@ def method_settings(method, noise_fraction):
   return settings
 
 
-def scaled_lr_boundaries(max_steps):
-  """The original ResNet boundaries (19531, 25000, 30000 of 39000 steps) scaled to max_steps."""
-  return tuple(max(1, round(b / studentnets.ORIGINAL_RESNET_STEPS * max_steps))
-               for b in studentnets.RESNET_MENTORNET_BOUNDARIES)
-
-
 def _load_npz(path):
   if not path or not os.path.exists(path):
     raise UsageError(f"--data={path} does not exist")
@@ -154,7 +148,7 @@ def run_method(method, dataset_name, dirs, run_dir):
       max_number_of_steps=FLAGS.max_number_of_steps, save_interval_secs=300,
       num_residual_units=FLAGS.num_residual_units,
       resnet_widths=studentnets.parse_widths(FLAGS.resnet_widths), random_seed=FLAGS.seed,
-      learning_rate_boundaries=scaled_lr_boundaries(FLAGS.max_number_of_steps),
+      learning_rate_boundaries=studentnets.scaled_resnet_boundaries(FLAGS.max_number_of_steps),
       verbose=FLAGS.verbose, curriculum_settings=settings)
   make_curriculum = trust_report.make_curriculum_factory(curriculum_name, settings)
   eval_sets = {}
