@@ -49,7 +49,7 @@ FLAGS = flags.FLAGS
 QUICKSTART_RESNET = dict(num_residual_units=1, resnet_widths=(16, 16, 32, 64))
 DATASET_NAME = embedded.EMBEDDED_DATASET_NAME
 # The original README's MentorNet PD command settings.
-MENTORNET_PD_SETTINGS = dict(loss_p_percentile=0.75, burn_in_epoch=0,
+MENTORNET_PD_SETTINGS = dict(loss_p_percentile=0.7, burn_in_epoch=0,
                              fixed_epoch_after_burn_in=False, loss_moving_average_decay=0.5,
                              example_dropout_rates="0.5,17,0.05,83")
 
