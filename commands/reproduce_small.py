@@ -33,8 +33,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "code"))
 # pylint: disable=wrong-import-position
 from mentornet import data as data_lib
-from mentornet import evaluation
 from mentornet import human_noise
+from mentornet import learning_curves
 from mentornet import noise
 from mentornet import mentornet_net
 from mentornet import records
@@ -97,12 +97,6 @@ def method_settings(method, noise_fraction):
       value = value[min(value, key=lambda p: abs(p - noise_fraction))]
     settings[key] = value
   return settings
-
-
-def scaled_lr_boundaries(max_steps):
-  """The original ResNet boundaries (19531, 25000, 30000 of 39000 steps) scaled to max_steps."""
-  return tuple(max(1, round(b / studentnets.ORIGINAL_RESNET_STEPS * max_steps))
-               for b in studentnets.RESNET_MENTORNET_BOUNDARIES)
 
 
 def _load_npz(path):
@@ -178,41 +172,6 @@ def prepare_data(npz_path, noise_fraction, seed, val_fraction, data_root, human_
   return dataset_name, dirs, stats
 
 
-class AccuracyOverSteps(keras.callbacks.Callback):
-  """Evaluates the StudentNet on named datasets every `every` steps and at the end."""
-
-  def __init__(self, every, datasets):
-    super().__init__()
-    self.every = every
-    self.datasets = datasets
-    self.history = []
-    self._example_losses = None
-
-  def _evaluate(self):
-    step = int(self.model.optimizer.iterations.numpy())
-    if self.history and self.history[-1]["step"] == step:
-      return
-    if self._example_losses is None:
-      self._example_losses = evaluation.make_example_losses(self.model.student)
-    row = {"step": step}
-    for name, dataset in self.datasets.items():
-      row[f"{name}_accuracy"], _ = evaluation.evaluate_student(self.model.student, dataset,
-                                                               self._example_losses)
-    self.history.append(row)
-    print("  " + "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                           for k, v in row.items()), flush=True)
-
-  def on_train_begin(self, logs=None):
-    self._evaluate()
-
-  def on_train_batch_end(self, batch, logs=None):
-    if int(self.model.optimizer.iterations.numpy()) % self.every == 0:
-      self._evaluate()
-
-  def on_train_end(self, logs=None):
-    self._evaluate()
-
-
 def run_method(method, dataset_name, dirs, run_dir):
   """Trains and evaluates one method; returns its result dict (also saved in run_dir)."""
   settings = method_settings(method, FLAGS.noise_fraction)
@@ -228,14 +187,18 @@ def run_method(method, dataset_name, dirs, run_dir):
       max_number_of_steps=FLAGS.max_number_of_steps, save_interval_secs=300,
       num_residual_units=FLAGS.num_residual_units,
       resnet_widths=studentnets.parse_widths(FLAGS.resnet_widths), random_seed=FLAGS.seed,
-      learning_rate_boundaries=scaled_lr_boundaries(FLAGS.max_number_of_steps),
+      learning_rate_boundaries=studentnets.scaled_resnet_boundaries(FLAGS.max_number_of_steps),
       verbose=FLAGS.verbose, curriculum_settings=settings)
   make_curriculum = trust_report.make_curriculum_factory(curriculum_name, settings)
   eval_sets = {}
   for name in ("val", "test"):
     split = data_lib.describe_split(dirs[name], dataset_name, "test")
     eval_sets[name] = data_lib.make_dataset(split, dataset_name, 256, training=False)
-  tracker = AccuracyOverSteps(FLAGS.eval_every, eval_sets)
+  # Memorization is measured on the noisy training set whatever the method trained on.
+  train_split = data_lib.describe_split(dirs["train"], dataset_name, "train")
+  tracker = learning_curves.LearningCurves(
+      FLAGS.eval_every, eval_sets,
+      train_dataset=data_lib.make_dataset(train_split, dataset_name, 256, training=False))
   start = time.time()
   keras.backend.clear_session()
   outcome = training_loop.run_training(config, make_curriculum, extra_callbacks=[tracker])
@@ -247,6 +210,10 @@ def run_method(method, dataset_name, dirs, run_dir):
       "best_test_accuracy": max(row["test_accuracy"] for row in history),
       "test_accuracy_at_best_val": best["test_accuracy"],
       "best_val_step": best["step"],
+      "fit_clean": history[-1].get("fit_clean"),
+      "memorized": history[-1].get("memorized"),
+      "peak_memorized": max((row["memorized"] for row in history
+                             if row.get("memorized") is not None), default=None),
       "noise_auc": trust.get("noise_detection_roc_auc"),
       "corrupted_among_least_trusted": trust.get("corrupted_fraction_among_least_trusted"),
       "seconds": round(time.time() - start, 1),
@@ -277,21 +244,26 @@ def format_markdown(results, stats, total_seconds):
       f"steps of batch {FLAGS.batch_size} per method, seed {FLAGS.seed}.",
       "",
       "| method | final test acc | best test acc | test acc at best val | gap closed | "
-      "noise AUC | seconds |",
-      "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+      "fit clean | memorized | noise AUC | seconds |",
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ]
   for method, result in results.items():
     closure = gap_closure(results, method)
     auc = result.get("noise_auc")
+    fit = [result.get("fit_clean"), result.get("memorized")]
+    fit = ["-" if value is None else f"{value:.3f}" for value in fit]
     lines.append(
         f"| {method} | {result['accuracy']:.4f} | {result['best_test_accuracy']:.4f} | "
         f"{result['test_accuracy_at_best_val']:.4f} | "
         f"{'-' if closure is None or method in ('baseline', 'oracle') else f'{closure:.0%}'} | "
-        f"{'-' if auc is None else f'{auc:.3f}'} | {result['seconds']:.0f} |")
+        f"{fit[0]} | {fit[1]} | {'-' if auc is None else f'{auc:.3f}'} | "
+        f"{result['seconds']:.0f} |")
   lines += ["", "gap closed = (method - baseline) / (oracle - baseline), on final test accuracy. "
             "noise AUC: ROC AUC of the method's per-example trust at telling corrupted labels "
             "(baseline and oracle: the training loss; MentorNets: the weight v; data "
-            "parameters: the instance temperature).", "",
+            "parameters: the instance temperature). fit clean / memorized: share of the "
+            "correctly / wrongly labelled training images predicted as their given label at "
+            "the end (memorized = the wrong label was learned).", "",
             f"Sum of the per-method wall times (training, evaluation, trust report): "
             f"{sum(r['seconds'] for r in results.values()) / 60:.1f} min; this invocation: "
             f"{total_seconds / 60:.1f} min."]
@@ -303,25 +275,6 @@ def noise_description():
   if FLAGS.noise_type == human_noise.NOISE_TYPE:
     return f"human labels {FLAGS.human_label_key} ({FLAGS.noise_fraction:.1%} wrong)"
   return f"{FLAGS.noise_fraction:.0%} symmetric label noise"
-
-
-def plot(results, path):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, ax = plt.subplots(figsize=(8, 5))
-  for method, result in results.items():
-    steps = [row["step"] for row in result["history"]]
-    ax.plot(steps, [row["test_accuracy"] for row in result["history"]], label=method,
-            linestyle="--" if method == "oracle" else "-")
-  ax.set_xlabel("training step")
-  ax.set_ylabel("clean test accuracy")
-  ax.set_title(noise_description())
-  ax.grid(alpha=0.3)
-  ax.legend()
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
 
 
 @exit_on_usage_error
@@ -371,7 +324,10 @@ def main(argv):
   markdown = format_markdown(results, stats, total)
   with open(os.path.join(FLAGS.output_dir, "results.md"), "w", encoding="utf-8") as f:
     f.write(markdown)
-  plot(results, os.path.join(FLAGS.output_dir, "test_accuracy.png"))
+  learning_curves.plot_curves(
+      {method: result["history"] for method, result in results.items()},
+      os.path.join(FLAGS.output_dir, "test_accuracy.png"),
+      f"{noise_description()}, {stats['num_train']} training images")
   print(markdown)
 
 

@@ -28,6 +28,12 @@ def test_reproduce_small_writes_results_table_and_plot(tmp_path):
   assert list(results) == methods.split(",")
   for method, result in results.items():
     assert 0.0 <= result["accuracy"] <= 1.0 and result["steps"] == 4, method
+    history = json.loads((out / "runs" / method / "result.json").read_text())["history"]
+    # Evaluated at steps 0, 2 and 4, each row with the memorization metrics.
+    assert [row["step"] for row in history] == [0, 2, 4], method
+    assert all(0.0 <= row["memorized"] <= 1.0 and 0.0 <= row["fit_clean"] <= 1.0
+               for row in history), method
+    assert result["memorized"] == history[-1]["memorized"], method
   for method in ("baseline", "mentornet_pd", "data_parameters"):
     assert 0.0 <= results[method]["noise_auc"] <= 1.0, method
   assert results["data_parameters"]["settings"]["learn_inst_parameters"] is True
@@ -38,3 +44,17 @@ def test_reproduce_small_writes_results_table_and_plot(tmp_path):
   again = subprocess.run(proc.args, env=subprocess_env(), capture_output=True, text=True,
                          timeout=300)
   assert again.returncode == 0 and again.stdout.count("reusing") == 4
+
+
+def test_given_label_fit_splits_clean_and_corrupted_examples():
+  from mentornet import learning_curves  # pylint: disable=import-outside-toplevel
+  columns = {"label": np.array([1, 2, 3, 4, 5, 6]),
+             "clean_label": np.array([1, 2, 0, 0, -1, 0]),
+             "correct": np.array([True, False, True, False, True, True])}
+  # Clean: ids 0, 1 (one fitted). Corrupted: ids 2, 3, 5 (2 and 5 predicted as the wrong label).
+  # Id 4 has no known clean label and counts in neither group.
+  fit_clean, memorized = learning_curves.given_label_fit(columns)
+  assert fit_clean == 0.5
+  assert memorized == 2 / 3
+  none_corrupted = {k: v[:2] for k, v in columns.items()}
+  assert learning_curves.given_label_fit(none_corrupted) == (0.5, None)

@@ -62,6 +62,43 @@ def test_ranks_and_least_trusted_fractions():
   assert got == {"0.05": 1.0, "0.1": 0.5, "0.2": 0.75, "0.4": 0.375}
 
 
+def test_ties_in_trust_are_ordered_by_loss():
+  # v saturated at 1 for four examples and at 0 for two: the loss orders each tied group.
+  trust = np.array([1.0, 1.0, 0.0, 1.0, 0.0, 1.0])
+  losses = np.array([0.2, 0.9, 3.0, 0.5, 2.0, 0.5])
+  ids = np.arange(6)
+  # Least trusted first: v=0 with loss 3.0 (id 2), loss 2.0 (id 4); then v=1 by falling loss:
+  # 0.9 (id 1), 0.5 (ids 3 and 5: id order), 0.2 (id 0).
+  np.testing.assert_array_equal(tr.trust_ranks(trust, ids, losses), [6, 3, 1, 4, 2, 5])
+  np.testing.assert_array_equal(tr.trust_ranks(trust, ids), [3, 4, 1, 5, 2, 6])  # ids only
+  scores = tr.tie_broken_trust(trust, losses)
+  np.testing.assert_array_equal(scores, [5, 3, 1, 4, 2, 4])  # ids 3 and 5 still tie
+  # Saturated v differing only by numerical noise (< TRUST_RESOLUTION) counts as a tie too.
+  jittered = trust + np.array([3e-6, -2e-6, 1e-6, 0.0, -4e-6, 2e-6])
+  np.testing.assert_array_equal(tr.tie_broken_trust(jittered, losses), scores)
+  np.testing.assert_array_equal(tr.trust_ranks(jittered, ids, losses), [6, 3, 1, 4, 2, 5])
+  # Corrupted: ids 1 (v = 1, the largest loss among v = 1) and 2 (v = 0). v alone ties 4 of the
+  # 8 (corrupted, clean) pairs and gets 3 right: AUC 5/8; the tie-broken score orders all but
+  # the (id 1, id 4) pair right: 7/8.
+  corrupted = np.array([False, True, True, False, False, False])
+  assert tr.roc_auc(-trust, corrupted) == pytest.approx(5 / 8)
+  assert tr.roc_auc(-scores, corrupted) == pytest.approx(7 / 8)
+
+
+def test_summary_reports_loss_auc_and_precision_at_noise_rate():
+  columns = {"example_id": np.arange(6), "given_label": np.array([1, 1, 1, 1, 1, 1]),
+             "clean_label": np.array([1, 0, 0, 1, 1, 1]),
+             "trust": np.array([1.0, 1.0, 0.0, 1.0, 0.0, 1.0]),
+             "loss": np.array([0.2, 0.9, 3.0, 0.5, 2.0, 0.5])}
+  summary = tr.summarize(columns)
+  assert summary["num_corrupted"] == 2
+  # The two least trusted are ids 2 (corrupted) and 4 (clean).
+  assert summary["precision_at_noise_rate"] == 0.5
+  assert summary["loss_noise_detection_roc_auc"] == pytest.approx(tr.roc_auc(columns["loss"], [
+      False, True, True, False, False, False]))
+  assert summary["noise_detection_roc_auc"] == pytest.approx(7 / 8)
+
+
 def _student():
   rng = np.random.default_rng(1)
   student = keras.Sequential([keras.Input((2, 2, 3)), keras.layers.Flatten(),

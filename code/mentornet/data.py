@@ -37,8 +37,9 @@ def _standardize(image):
   return tf.image.per_image_standardization(tf.cast(image, tf.float32))
 
 
-def _augment(image, padding, seed):
-  """Zero-pad `padding` pixels a side, random crop back to size, random left-right flip.
+def _augment(image, padding, seed, flip=True):
+  """Zero-pad `padding` pixels a side, random crop back to size, random left-right flip (when
+  `flip`).
 
   `seed` is an int32 [2] stateless seed, so the augmentation is reproducible per element.
   """
@@ -47,7 +48,7 @@ def _augment(image, padding, seed):
                                        size + 2 * padding)
   crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
   image = tf.image.stateless_random_crop(image, [size, size, 3], crop_seed)
-  return tf.image.stateless_random_flip_left_right(image, flip_seed)
+  return tf.image.stateless_random_flip_left_right(image, flip_seed) if flip else image
 
 
 def make_dataset(split_info, dataset_name, batch_size, training, crop_padding=2, seed=0,
@@ -81,7 +82,8 @@ def make_dataset(split_info, dataset_name, batch_size, training, crop_padding=2,
 
     def prepare(example, random_pair):
       element_seed = tf.cast(random_pair % (2**31 - 1), tf.int32)
-      image = _standardize(_augment(example["image"], crop_padding, element_seed))
+      image = _standardize(_augment(example["image"], crop_padding, element_seed,
+                                    flip=info.random_flip))
       return _features(example, image), example["label"]
   else:
 

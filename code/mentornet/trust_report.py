@@ -9,11 +9,15 @@ One ordered pass over the training split without augmentation writes a CSV with 
                      moving average (no example dropout, no burn-in override);
     data_parameters  -sigma_effective (a corrupted label ends with a large sigma);
     baseline         -loss (the small-loss criterion; the baseline has no weights of its own);
-- `rank`: 1 = least trusted (ties broken by example id);
+- `rank`: 1 = least trusted; trust is compared at `TRUST_RESOLUTION` and equal trust is ordered
+  by loss (larger = less trusted), then by id;
 - `loss`: the cross-entropy of the given label with unscaled logits (inference mode).
 When clean labels are known, a JSON summary beside the CSV (`<stem>_summary.json`) also holds
-the noise-detection ROC AUC (label corrupted = positive, score = -trust) and the fraction of
-corrupted labels among the least-trusted p of the examples, p in `LEAST_TRUSTED_FRACTIONS`.
+the noise-detection ROC AUC of the ranking (label corrupted = positive; trust with ties broken by
+loss, see `tie_broken_trust`), the same AUC of the plain loss for comparison, the precision at
+the noise rate (share of corrupted labels among as many least-trusted examples as there are
+corrupted ones) and the fraction of corrupted labels among the least-trusted p of the examples,
+p in `LEAST_TRUSTED_FRACTIONS`.
 """
 import csv
 import json
@@ -30,6 +34,10 @@ from mentornet.errors import UsageError
 CSV_COLUMNS = ("example_id", "given_label", "clean_label", "trust", "rank", "loss")
 DEFAULT_CSV_NAME = "trust_report.csv"
 LEAST_TRUSTED_FRACTIONS = (0.05, 0.1, 0.2, 0.4)
+# Trust values are compared on this grid: a MentorNet's saturated v differs between examples
+# only by numerical noise (about 1e-6), which must not decide the ranking. The same size as
+# `curriculum.SELECTED_WEIGHT_THRESHOLD`, below which a weight counts as unused.
+TRUST_RESOLUTION = curriculum_lib.SELECTED_WEIGHT_THRESHOLD
 
 
 def summary_path(output_csv):
@@ -72,9 +80,35 @@ def roc_auc(scores, positives):
                (num_positive * num_negative))
 
 
-def trust_ranks(trust, example_ids):
-  """int64 [n] ranks, 1 = least trusted; equal trust is ordered by example id."""
-  order = np.lexsort((np.asarray(example_ids), np.asarray(trust)))
+def _on_grid(trust):
+  return np.round(np.asarray(trust, np.float64) / TRUST_RESOLUTION)
+
+
+def tie_broken_trust(trust, losses):
+  """float64 [n] scores ordered like `trust` [n] on the `TRUST_RESOLUTION` grid, equal trust
+  ordered by loss [n] (a larger loss is trusted less); examples equal in both share a score.
+
+  A MentorNet's v saturates near 0 or 1 for many examples; breaking those ties by the loss
+  keeps the ranking informative where v cannot tell examples apart.
+  """
+  trust = _on_grid(trust)
+  losses = np.asarray(losses, np.float64)
+  order = np.lexsort((-losses, trust))
+  pairs = np.stack([trust[order], -losses[order]], axis=1)
+  new_group = np.r_[True, np.any(pairs[1:] != pairs[:-1], axis=1)] if len(order) else []
+  scores = np.empty(len(order), np.float64)
+  scores[order] = np.cumsum(new_group)
+  return scores
+
+
+def trust_ranks(trust, example_ids, losses=None):
+  """int64 [n] ranks, 1 = least trusted; when `losses` is given, trust is compared on the
+  `TRUST_RESOLUTION` grid and equal trust is ordered by loss (larger first); then by id."""
+  keys = (np.asarray(example_ids),)
+  if losses is not None:
+    keys += (-np.asarray(losses, np.float64),)
+    trust = _on_grid(trust)
+  order = np.lexsort(keys + (np.asarray(trust),))
   ranks = np.empty(len(order), np.int64)
   ranks[order] = np.arange(1, len(order) + 1)
   return ranks
@@ -104,13 +138,18 @@ def summarize(columns, fractions=LEAST_TRUSTED_FRACTIONS):
              "mean_loss": float(np.mean(columns["loss"])) if len(columns["loss"]) else None}
   if known.any():
     corrupted = columns["given_label"][known] != columns["clean_label"][known]
-    trust = columns["trust"][known]
+    trust, losses = columns["trust"][known], columns["loss"][known]
+    ranks = trust_ranks(trust, columns["example_id"][known], losses)
+    num_corrupted = int(corrupted.sum())
     summary.update({
-        "num_corrupted": int(corrupted.sum()),
+        "num_corrupted": num_corrupted,
         "noise_rate": float(corrupted.mean()),
-        "noise_detection_roc_auc": roc_auc(-trust, corrupted),
+        "noise_detection_roc_auc": roc_auc(-tie_broken_trust(trust, losses), corrupted),
+        "loss_noise_detection_roc_auc": roc_auc(losses, corrupted),
+        "precision_at_noise_rate": (float(corrupted[ranks <= num_corrupted].mean())
+                                    if num_corrupted else None),
         "corrupted_fraction_among_least_trusted": corrupted_among_least_trusted(
-            trust_ranks(trust, columns["example_id"][known]), corrupted, fractions),
+            ranks, corrupted, fractions),
         "mean_trust_corrupted": float(trust[corrupted].mean()) if corrupted.any() else None,
         "mean_trust_clean": float(trust[~corrupted].mean()) if (~corrupted).any() else None,
     })
@@ -198,7 +237,7 @@ def write_trust_report(model, dataset, output_csv, step_info=None):
   columns["trust"] = np.asarray(
       trust_scores(model.curriculum, columns["loss"], columns["given_label"],
                    columns["record_id"], step_info), np.float32).reshape([-1])
-  columns["rank"] = trust_ranks(columns["trust"], columns["example_id"])
+  columns["rank"] = trust_ranks(columns["trust"], columns["example_id"], columns["loss"])
   directory = os.path.dirname(os.path.abspath(output_csv))
   os.makedirs(directory, exist_ok=True)
   write_csv(output_csv, columns)
@@ -217,6 +256,9 @@ def format_summary(summary):
   if "noise_rate" in summary:
     parts.append(f"noise rate {summary['noise_rate']:.3f}")
     parts.append("noise-detection AUC " + ("n/a" if auc is None else f"{auc:.4f}"))
+    precision = summary.get("precision_at_noise_rate")
+    parts.append("precision at the noise rate " +
+                 ("n/a" if precision is None else f"{precision:.3f}"))
     fractions = summary["corrupted_fraction_among_least_trusted"]
     parts.append("corrupted among least trusted " + ", ".join(
         f"{p}: {'n/a' if v is None else f'{v:.3f}'}" for p, v in fractions.items()))
