@@ -31,6 +31,10 @@ def test_reproduce_small_writes_results_table_and_plot(tmp_path):
   for method in ("baseline", "mentornet_pd", "data_parameters"):
     assert 0.0 <= results[method]["noise_auc"] <= 1.0, method
   assert results["data_parameters"]["settings"]["learn_inst_parameters"] is True
+  # MentorNet PD's settings come from mentornet.method_settings: p = 0.7, as the original ran.
+  pd = results["mentornet_pd"]["settings"]
+  assert (pd["loss_p_percentile"], pd["example_dropout_rates"]) == (0.7, "0.5,17,0.05,83")
+  assert pd["trained_mentornet_dir"].endswith("mentornet_pd1_g_1/mentornet_pd")
   table = (out / "results.md").read_text()
   assert all(f"| {m} |" in table for m in methods.split(","))
   assert (out / "test_accuracy.png").stat().st_size > 1000

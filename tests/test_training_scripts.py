@@ -82,6 +82,11 @@ def test_mentornet_resume_restores_moving_average(tiny_cifar, random_mentornet, 
       "--verbose=0"]
   first = _run(base + ["--max_number_of_steps=6"])
   assert first.returncode == 0, first.stderr[-3000:]
+  # The original's misspelling is honoured here, with one warning that the original ignored it.
+  warnings = [line for line in first.stdout.splitlines() if "loss_p_precentile" in line]
+  assert warnings == ["warning: --loss_p_precentile=0.75 is used here as --loss_p_percentile, "
+                      "but the original code never defined that spelling and ignored it (TF "
+                      "1.8's tf.app.run drops unknown flags): its runs used p = 0.7."]
   reader = tf.train.load_checkpoint(str(train_dir))
   keys = [k for k in reader.get_variable_to_shape_map() if "curriculum/" in k and
           "OPTIMIZER" not in k]

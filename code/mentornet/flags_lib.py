@@ -11,6 +11,7 @@ from absl import logging
 from mentornet import curriculum as curriculum_lib
 from mentornet import datasets
 from mentornet import distribution
+from mentornet import method_settings
 from mentornet import records
 from mentornet import studentnets
 from mentornet.errors import UsageError
@@ -173,6 +174,11 @@ def mentornet_settings_from_flags():
     raise UsageError("--trained_mentornet_dir is required")
   if not os.path.isdir(FLAGS.trained_mentornet_dir):
     raise UsageError(f"--trained_mentornet_dir={FLAGS.trained_mentornet_dir} does not exist")
+  if FLAGS["loss_p_precentile"].present:
+    print(f"warning: --loss_p_precentile={FLAGS.loss_p_percentile:g} is used here as "
+          "--loss_p_percentile, but the original code never defined that spelling and ignored "
+          "it (TF 1.8's tf.app.run drops unknown flags): its runs used p = "
+          f"{method_settings.ORIGINAL_LOSS_P_PERCENTILE:g}.", flush=True)
   return dict(loss_p_percentile=FLAGS.loss_p_percentile, burn_in_epoch=FLAGS.burn_in_epoch,
               fixed_epoch_after_burn_in=FLAGS.fixed_epoch_after_burn_in,
               loss_moving_average_decay=FLAGS.loss_moving_average_decay,

@@ -18,6 +18,7 @@ from absl import flags
 from mentornet import curriculum
 from mentornet import evaluation
 from mentornet import mentornet_net
+from mentornet import method_settings
 from mentornet import noisy_data_builder
 from mentornet import studentnets
 from mentornet import training_loop
@@ -33,10 +34,16 @@ flags.DEFINE_integer("verbose", 2, "Keras progress output: 0 silent, 1 bar, 2 on
 FLAGS = flags.FLAGS
 
 QUICKSTART_RESNET = dict(num_residual_units=1, resnet_widths=(16, 16, 32, 64))
-# The original README's MentorNet PD command settings.
-MENTORNET_PD_SETTINGS = dict(loss_p_percentile=0.75, burn_in_epoch=0,
-                             fixed_epoch_after_burn_in=False, loss_moving_average_decay=0.5,
-                             example_dropout_rates="0.5,17,0.05,83")
+
+
+def mentornet_pd_settings(noise_fraction):
+  """(MentorNet directory, MentorNetCurriculum kwargs): the original commands' MentorNet PD."""
+  settings = method_settings.curriculum_settings("mentornet_pd", noise_fraction)
+  del settings["curriculum"]
+  mentornet_dir = mentornet_net.shipped_mentornet_dir(settings.pop("mentornet"))
+  settings["example_dropout_rates"] = curriculum.parse_example_dropout_rates(
+      settings["example_dropout_rates"])
+  return mentornet_dir, settings
 
 
 def _build_data(output_dir, noise_fraction):
@@ -74,12 +81,10 @@ def main(argv):
     raise UsageError(f"--noise_fraction={FLAGS.noise_fraction:g} is outside [0, 1]")
   if FLAGS.max_number_of_steps <= 0 or FLAGS.batch_size <= 0:
     raise UsageError("--max_number_of_steps and --batch_size must be positive")
-  mentornet_dir = mentornet_net.shipped_mentornet_dir("mentornet_pd")
+  mentornet_dir, settings = mentornet_pd_settings(FLAGS.noise_fraction)
   start = time.time()
   data_dir, test_dir = _build_data(FLAGS.output_dir, FLAGS.noise_fraction)
   mentornet = mentornet_net.load_mentornet(mentornet_dir)
-  rates = curriculum.parse_example_dropout_rates(MENTORNET_PD_SETTINGS["example_dropout_rates"])
-  settings = dict(MENTORNET_PD_SETTINGS, example_dropout_rates=rates)
   runs_dir = os.path.join(FLAGS.output_dir, "runs")
   results = {"mentornet_pd": _train_and_evaluate(
       "MentorNet PD", os.path.join(runs_dir, "mentornet_pd"), data_dir, test_dir,
