@@ -36,3 +36,16 @@ def softmax_cross_entropy(logits, labels):
   shifted = logits - logits.max(axis=1, keepdims=True)
   log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
   return -log_probs[np.arange(len(labels)), labels], np.exp(log_probs)
+
+
+def trust_report_check(csv_path):
+  """(noise rate, noise-detection AUC) recomputed from a trust_report.csv by counting pairs:
+  the share of (corrupted, clean) pairs where the corrupted example is trusted less (ties 1/2)."""
+  import csv  # pylint: disable=import-outside-toplevel
+  with open(csv_path, newline="", encoding="utf-8") as f:
+    rows = list(csv.DictReader(f))
+  trust = np.array([float(r["trust"]) for r in rows])
+  corrupted = np.array([r["given_label"] != r["clean_label"] for r in rows])
+  low, high = trust[corrupted][:, None], trust[~corrupted][None, :]
+  auc = (np.sum(low < high) + 0.5 * np.sum(low == high)) / (low.size * high.size)
+  return float(corrupted.mean()), float(auc)

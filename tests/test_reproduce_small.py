@@ -4,7 +4,9 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
+import numpy_reference
 from conftest import REPO_ROOT, subprocess_env
 
 
@@ -27,9 +29,16 @@ def test_reproduce_small_writes_results_table_and_plot(tmp_path):
   results = json.loads((out / "results.json").read_text())
   assert list(results) == methods.split(",")
   for method, result in results.items():
-    assert 0.0 <= result["accuracy"] <= 1.0 and result["steps"] == 4, method
+    history = json.loads((out / "runs" / method / "result.json").read_text())["history"]
+    assert [row["step"] for row in history] == [0, 2, 4] and result["steps"] == 4, method
+    # Accuracy over the 24 test images: the last evaluation's, a whole number of images.
+    assert result["accuracy"] == history[-1]["test_accuracy"], method
+    assert result["best_test_accuracy"] == max(row["test_accuracy"] for row in history)
+    assert abs(result["accuracy"] * 24 - round(result["accuracy"] * 24)) < 1e-9, method
   for method in ("baseline", "mentornet_pd", "data_parameters"):
-    assert 0.0 <= results[method]["noise_auc"] <= 1.0, method
+    noise_rate, auc = numpy_reference.trust_report_check(
+        out / "runs" / method / "train" / "trust_report.csv")
+    assert noise_rate > 0 and results[method]["noise_auc"] == pytest.approx(auc, abs=1e-3)
   assert results["data_parameters"]["settings"]["learn_inst_parameters"] is True
   # MentorNet PD's settings come from mentornet.method_settings: p = 0.7, as the original ran.
   pd = results["mentornet_pd"]["settings"]
