@@ -18,6 +18,7 @@ from mentornet.errors import UsageError
 from mentornet.errors import exit_on_usage_error
 
 flags_lib.define_data_and_model_flags(batch_size_default=25)
+flags_lib.define_master_flag()
 flags.DEFINE_string("checkpoint_dir", "", "Training directory to poll for checkpoints.")
 flags.DEFINE_string("eval_dir", "", "Directory for the evaluation summaries.")
 flags.DEFINE_integer("eval_interval_secs", 600, "Seconds between looks for a new checkpoint.")
@@ -34,6 +35,7 @@ def main(argv):
   del argv
   flags_lib.apply_device_id()
   flags_lib.validate_data_flags(FLAGS.split_name)
+  flags_lib.note_unused_master()
   if not FLAGS.checkpoint_dir:
     raise UsageError("--checkpoint_dir is required")
   if FLAGS.run_once and not os.path.isdir(FLAGS.checkpoint_dir):

@@ -17,7 +17,8 @@ row after the fractions.
   python commands/collect_results.py --root=cifar_models --metric=both --original
 
 Directories in the original repository's layout (`resnet`, `selfpaced`, `focalloss`,
-`mentornet_pd1_g_1`, `mentornet_dd1`) are read under the names used here. Standard library only.
+`mentornet_pd1_g_1`, `mentornet_dd1`) are read under the names used here. Methods and those
+names come from the package's table, code/mentornet/method_settings.py. Standard library only.
 """
 
 import argparse
@@ -25,20 +26,19 @@ import csv
 import os
 import sys
 
-METHODS = ('baseline', 'self_paced', 'focal_loss', 'mentornet_pd', 'mentornet_dd')
-NOISE_FRACTIONS = ('0.2', '0.4', '0.8')
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'code'))
+from mentornet import method_settings  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+METHODS = method_settings.ORIGINAL_METHODS
+NOISE_FRACTIONS = tuple('%g' % noise for noise in method_settings.NOISE_FRACTIONS)
 DATASET_ORDER = ('cifar10', 'cifar100')
 STUDENTNET_ORDER = ('resnet101', 'inception')
 DATASET_TITLES = {'cifar10': 'CIFAR-10', 'cifar100': 'CIFAR-100'}
 STUDENTNET_TITLES = {'resnet101': 'ResNet', 'inception': 'Inception'}
 # Directory names of the original commands/ scripts -> names used here.
 STUDENTNET_ALIASES = {'resnet': 'resnet101'}
-METHOD_ALIASES = {
-    'selfpaced': 'self_paced',
-    'focalloss': 'focal_loss',
-    'mentornet_pd1_g_1': 'mentornet_pd',
-    'mentornet_dd1': 'mentornet_dd',
-}
+METHOD_ALIASES = {m.original_dir: name for name, m in method_settings.METHODS.items()
+                  if m.original_dir and m.original_dir != name}
 METRICS = ('best', 'final')
 
 # Test accuracies reported by the original authors (Jiang et al.) in the README of

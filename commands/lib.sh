@@ -11,15 +11,14 @@
 #   MN_DEFAULT_GPUS_PER_RUN  2: a run trains on one GPU and evaluates on the next one;
 #                            1: training and its eval job share one GPU
 #   MN_TRAIN_FLAGS           (array) flags added to every training command of this StudentNet
-# then feeds its table to `mn_table` (rows of `method | mentornet_model_path | loss_p_percentile |
-# burn_in_epoch | fixed_epoch_after_burn_in | example_dropout_rates`, see below) and calls
-# `mn_main "$@"`.
-#
-# Table columns:
+# and calls `mn_main "$@"`. The settings of each method come from the package's one table,
+# code/mentornet/method_settings.py, which prints rows of
+# `method | original yes|no | mentornet_model_path | loss_p_percentile | burn_in_epoch |
+# fixed_epoch_after_burn_in | example_dropout_rates`:
 #   mentornet_model_path       under $MENTORNET_ROOT; `-` trains without MentorNet
 #                              (code/cifar_train_baseline.py; the other columns are then ignored)
-#   loss_p_percentile,         a value for every noise fraction, or per noise fraction:
-#   burn_in_epoch,             `0.2:0.8,0.4:0.6,0.8:0.5` (`*:v` matches any noise fraction);
+#   loss_p_percentile          a value for every noise fraction, or per noise fraction:
+#                              `0.2:0.8,0.4:0.6,0.8:0.5` (`*:v` matches any noise fraction);
 #                              a noise directory that is not a fraction (human noise, e.g.
 #                              human_worse_label) takes the fraction nearest the realized_noise
 #                              of its manifest.json
@@ -27,12 +26,11 @@
 #   example_dropout_rates      [rate,n_epochs]+ with the n_epochs summing to 100
 
 MN_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-MN_DEFAULT_METHODS="baseline self_paced focal_loss mentornet_pd mentornet_dd"
 MN_SETTINGS=(NUM_GPUS GPUS_PER_RUN MAX_PARALLEL DATASETS NOISE_FRACTIONS METHODS OUTPUT_ROOT
-  DATA_ROOT MENTORNET_ROOT MAX_STEPS EXTRA_TRAIN_FLAGS EXTRA_EVAL_FLAGS EVAL_TIMEOUT_SECS
+  DATA_ROOT MENTORNET_ROOT MAX_STEPS LOSS_P EXTRA_TRAIN_FLAGS EXTRA_EVAL_FLAGS EVAL_TIMEOUT_SECS
   EVAL_GRACE_SECS SKIP_EVAL PYTHON DRY_RUN)
 
-declare -a MN_TABLE_ORDER=()
+declare -a MN_TABLE_ORDER=() MN_ORIGINAL_METHODS=()
 declare -A MN_PATH=() MN_PERCENTILE=() MN_BURN_IN=() MN_FIXED=() MN_DROPOUT=()
 declare -A MN_LEVEL=()  # dataset/noise directory -> its realized noise, for non-fraction names
 declare -a MN_SLOT_PID=() MN_ALL_PIDS=()
@@ -46,7 +44,7 @@ mn_usage() {
   cat <<EOF
 Usage: bash ${0##*/} [--dry_run] [--num_gpus=N] [--methods=a,b] [--name=value ...]
 
-Trains every StudentNet ($MN_STUDENTNET) run of the table in ${0##*/}
+Trains every StudentNet ($MN_STUDENTNET) run of the method table (code/mentornet/method_settings.py)
 (datasets x noise fractions x methods), each with its eval job on the clean validation set.
 Every setting is a flag --name=value or an environment variable NAME=value:
   NUM_GPUS           GPUs on this machine; runs are placed round-robin via --device_id [1]
@@ -56,8 +54,11 @@ Every setting is a flag --name=value or an environment variable NAME=value:
   DATASETS           [cifar10 cifar100]
   NOISE_FRACTIONS    [0.2 0.4 0.8]; also human-noise directories such as human_worse_label
                      (data_tools/make_noisy_data.py --noise_type=human)
-  METHODS            [$MN_DEFAULT_METHODS]
+  METHODS            [${MN_ORIGINAL_METHODS[*]}]
                      table rows: ${MN_TABLE_ORDER[*]}
+  LOSS_P             effective: p = 0.7 for every method, what the original ran (its code
+                     ignored the commands' misspelled --loss_p_precentile); written: the
+                     values written there (0.75, 0.6, 0.5, ...) [effective]
   OUTPUT_ROOT        runs go to OUTPUT_ROOT/<dataset>/$MN_STUDENTNET/<noise>/<method>/{train,eval_val} [cifar_models]
   DATA_ROOT          TFRecords in DATA_ROOT/<dataset>/<noise> and DATA_ROOT/<dataset>/val [data]
   MENTORNET_ROOT     trained MentorNets [mentornet_models/models]
@@ -74,23 +75,24 @@ commands run. Logs: <run>/train.log and <run>/eval.log.
 EOF
 }
 
-# Reads table rows from stdin: `method | path | percentile | burn_in | fixed | dropout_rates`.
-mn_table() {
-  local line method path pct burn fixed drop rest
-  while IFS= read -r line || [[ -n $line ]]; do
-    line="${line%%#*}"
-    [[ $line =~ ^[[:space:]]*$ ]] && continue
-    IFS='|' read -r method path pct burn fixed drop rest <<<"$line"
-    [[ -z ${rest// /} && -n ${drop// /} ]] || mn_die "table row needs 6 columns: '$line'"
+# Loads the method table of code/mentornet/method_settings.py (LOSS_P picks p).
+mn_load_table() {
+  local rows line method original path pct burn fixed drop rest
+  rows="$(python3 "$MN_REPO_ROOT/code/mentornet/method_settings.py" \
+    --studentnet="$MN_STUDENTNET" --loss_p="${LOSS_P:=effective}" 2>&1)" ||
+    mn_die "method table (LOSS_P=$LOSS_P): ${rows##*$'\n'}"
+  while IFS= read -r line; do
+    IFS='|' read -r method original path pct burn fixed drop rest <<<"$line"
+    [[ -z ${rest// /} && -n ${drop// /} ]] || mn_die "table row needs 7 columns: '$line'"
     method="$(mn_trim "$method")"
-    [[ -z ${MN_PATH[$method]+x} ]] || mn_die "table: method '$method' listed twice"
     MN_TABLE_ORDER+=("$method")
+    [[ $(mn_trim "$original") == yes ]] && MN_ORIGINAL_METHODS+=("$method")
     MN_PATH[$method]="$(mn_trim "$path")"
     MN_PERCENTILE[$method]="$(mn_trim "$pct")"
     MN_BURN_IN[$method]="$(mn_trim "$burn")"
     MN_FIXED[$method]="$(mn_trim "$fixed")"
     MN_DROPOUT[$method]="$(mn_trim "$drop")"
-  done
+  done <<<"$rows"
 }
 
 mn_trim() {
@@ -147,7 +149,7 @@ mn_parse_args() {
     arg="$1"
     shift
     case "$arg" in
-      -h | --help) mn_usage; exit 0 ;;
+      -h | --help) MN_HELP=1; continue ;;
       -n | --dry_run | --dry-run) DRY_RUN=1; continue ;;
       --*=*) name="${arg%%=*}"; value="${arg#*=}" ;;
       --*) (($#)) || mn_die "flag $arg needs a value"; name="$arg"; value="$1"; shift ;;
@@ -193,7 +195,7 @@ mn_settings() {
   mn_is_uint "$MAX_PARALLEL" || mn_die "MAX_PARALLEL must be an integer >= 0, not '$MAX_PARALLEL'"
   : "${DATASETS:=cifar10 cifar100}"
   : "${NOISE_FRACTIONS:=0.2 0.4 0.8}"
-  : "${METHODS:=$MN_DEFAULT_METHODS}"
+  : "${METHODS:=${MN_ORIGINAL_METHODS[*]}}"
   : "${OUTPUT_ROOT:=cifar_models}"
   : "${DATA_ROOT:=data}"
   : "${MENTORNET_ROOT:=mentornet_models/models}"
@@ -341,6 +343,11 @@ mn_on_signal() {
 
 mn_main() {
   mn_parse_args "$@"
+  mn_load_table
+  if ((${MN_HELP:-0})); then
+    mn_usage
+    exit 0
+  fi
   mn_settings
   cd "$MN_REPO_ROOT" || mn_die "cannot cd to $MN_REPO_ROOT"
   mn_noise_levels

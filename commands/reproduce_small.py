@@ -35,6 +35,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from mentornet import data as data_lib
 from mentornet import human_noise
 from mentornet import learning_curves
+from mentornet import method_settings as method_table
 from mentornet import noise
 from mentornet import mentornet_net
 from mentornet import records
@@ -63,23 +64,17 @@ flags.DEFINE_string("resnet_widths", "16,32,64,128", "StudentNet ResNet widths."
 flags.DEFINE_float("val_fraction", 0.1, "Part of the noisy training set held out for validation.")
 flags.DEFINE_integer("seed", 0, "Seed of the noise, the split, initialization and data order.")
 flags.DEFINE_integer("verbose", 0, "Keras progress output.")
+flags.DEFINE_enum("loss_p", method_table.DEFAULT_LOSS_P, method_table.LOSS_P_MODES,
+                  "MentorNet loss percentile: effective = 0.7 as the original ran; written = "
+                  "the values its commands wrote (see mentornet.method_settings).")
 FLAGS = flags.FLAGS
 
-# Settings of the original commands (commands/train_studentnet_resnet.sh) per method; a dict
-# value is keyed by noise fraction. Data parameters use the paper's noisy-label settings.
+# The original commands' methods take their settings from the package's table
+# (mentornet.method_settings, --loss_p picks p); the others are defined here, a dict value
+# keyed by noise fraction. Data parameters use the paper's noisy-label settings.
+FROM_TABLE = "mentornet.method_settings"
 METHODS = {
-    "baseline": {"curriculum": "baseline"},
-    "self_paced": {"curriculum": "mentornet", "mentornet": "self_paced",
-                   "loss_p_percentile": 0.7, "example_dropout_rates": "0.0,100"},
-    "focal_loss": {"curriculum": "mentornet", "mentornet": "focal_loss",
-                   "loss_p_percentile": 0.7, "example_dropout_rates": "0.0,100"},
-    "mentornet_pd": {"curriculum": "mentornet", "mentornet": "mentornet_pd",
-                     "loss_p_percentile": {0.2: 0.75, 0.4: 0.75, 0.8: 0.5},
-                     "example_dropout_rates": "0.5,17,0.05,83"},
-    "mentornet_dd": {"curriculum": "mentornet", "mentornet": "mentornet_dd",
-                     "loss_p_percentile": {0.2: 0.8, 0.4: 0.6, 0.8: 0.5}, "burn_in_epoch": 18,
-                     "fixed_epoch_after_burn_in": True,
-                     "example_dropout_rates": "0.5,17,0.05,78,0.9,5"},
+    **dict.fromkeys(method_table.ORIGINAL_METHODS, FROM_TABLE),
     # Instance parameters only, the paper's noisy-label learning rate 0.2: chosen over class +
     # instance parameters (lr_class_param 0.1 or 0.01) by noisy-validation accuracy.
     "data_parameters": {"curriculum": "data_parameters", "learn_class_parameters": False,
@@ -91,6 +86,8 @@ METHODS = {
 
 def method_settings(method, noise_fraction):
   """The method's curriculum settings at this noise level (dict values picked by noise)."""
+  if METHODS[method] == FROM_TABLE:
+    return method_table.curriculum_settings(method, noise_fraction, loss_p=FLAGS.loss_p)
   settings = {}
   for key, value in METHODS[method].items():
     if isinstance(value, dict):

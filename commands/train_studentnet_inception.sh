@@ -4,9 +4,11 @@
 #
 # Every Inception (slim cifarnet) StudentNet run of the original README tables (CIFAR-10/100 x
 # noise 0.2/0.4/0.8 x baseline, self-paced, focal loss, MentorNet PD, MentorNet DD), each with
-# its eval job on the clean validation set. The settings are those of the original
-# commands/train_studentnet_inception.sh. The model is small, so, as in the original, a run
-# trains and evaluates on one GPU (GPUS_PER_RUN=2 puts the eval job on the next GPU). Examples:
+# its eval job on the clean validation set. The settings are those the original
+# commands/train_studentnet_inception.sh ran, read from code/mentornet/method_settings.py
+# (LOSS_P=written: the loss percentiles its commands wrote but its code ignored; see --help).
+# The model is small, so, as in the original, a run trains and evaluates on one GPU
+# (GPUS_PER_RUN=2 puts the eval job on the next GPU). Examples:
 #   DRY_RUN=1 NUM_GPUS=2 bash commands/train_studentnet_inception.sh   # print the commands
 #   NUM_GPUS=8 bash commands/train_studentnet_inception.sh             # 8 runs at a time
 # See --help for all settings; the machinery is in commands/lib.sh.
@@ -18,20 +20,5 @@ MN_DEFAULT_MAX_STEPS=120000
 MN_DEFAULT_GPUS_PER_RUN=1
 # Learning rate 0.1 decayed x0.1 every 200 epochs (staircase), as the original commands ran it.
 MN_TRAIN_FLAGS=(--num_epochs_per_decay=200 --learning_rate_decay_factor=0.1)
-
-# percentile `a:b,...` = per noise fraction. Unlike the ResNet runs, MentorNet DD keeps a 5%
-# example dropout to the end. Rows after mentornet_dd are not in the original commands (nor in
-# METHODS by default): shipped MentorNets, with the self_paced settings.
-mn_table <<'TABLE'
-# method            | mentornet_model_path                          | loss_p_percentile       | burn_in | fixed | example_dropout_rates
-baseline            | -                                             | -                       | -       | -     | -
-self_paced          | self_paced/self_paced_mentornet               | 0.7                     | 0       | no    | 0.0,100
-focal_loss          | focal_loss/focal_loss_mentornet               | 0.7                     | 0       | no    | 0.0,100
-mentornet_pd        | mentornet_pd1_g_1/mentornet_pd                | 0.2:0.75,0.4:0.75,0.8:0.5 | 0     | no    | 0.5,17,0.05,83
-mentornet_dd        | nl_0.2_percentile_90/mentornet_dd             | 0.2:0.8,0.4:0.6,0.8:0.5 | 18      | yes   | 0.5,17,0.05,83
-baseline_mentornet  | baseline/baseline_mentornet                   | 0.7                     | 0       | no    | 0.0,100
-spcl_linear         | spcl_linear/spcl_linear_mentornet             | 0.7                     | 0       | no    | 0.0,100
-hard_example_mining | hard_example_mining/hard_example_mining_mentornet | 0.7                 | 0       | no    | 0.0,100
-TABLE
 
 mn_main "$@"

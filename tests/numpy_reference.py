@@ -36,3 +36,22 @@ def softmax_cross_entropy(logits, labels):
   shifted = logits - logits.max(axis=1, keepdims=True)
   log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
   return -log_probs[np.arange(len(labels)), labels], np.exp(log_probs)
+
+
+def trust_report_check(csv_path, resolution=1e-3):
+  """(noise rate, noise-detection AUC) recomputed from a trust_report.csv by counting pairs:
+  the share of (corrupted, clean) pairs where the corrupted example is trusted less (ties 1/2).
+  Trust is compared on a grid of `resolution`; equal trust is decided by the loss (larger =
+  trusted less)."""
+  import csv  # pylint: disable=import-outside-toplevel
+  with open(csv_path, newline="", encoding="utf-8") as f:
+    rows = list(csv.DictReader(f))
+  trust = np.round(np.array([float(r["trust"]) for r in rows]) / resolution)
+  loss = np.array([float(r["loss"]) for r in rows])
+  corrupted = np.array([r["given_label"] != r["clean_label"] for r in rows])
+  low, high = trust[corrupted][:, None], trust[~corrupted][None, :]
+  loss_c, loss_k = loss[corrupted][:, None], loss[~corrupted][None, :]
+  less = (low < high) | ((low == high) & (loss_c > loss_k))
+  tie = (low == high) & (loss_c == loss_k)
+  auc = (np.sum(less) + 0.5 * np.sum(tie)) / (low.size * high.size)
+  return float(corrupted.mean()), float(auc)

@@ -33,7 +33,8 @@ collect_results = _load_collector()
 def run_script(script, args=(), **env):
   full_env = {k: v for k, v in os.environ.items()
               if k not in ('NUM_GPUS', 'METHODS', 'DATASETS', 'NOISE_FRACTIONS', 'MAX_PARALLEL',
-                           'OUTPUT_ROOT', 'DATA_ROOT', 'DRY_RUN', 'PYTHON', 'GPUS_PER_RUN')}
+                           'OUTPUT_ROOT', 'DATA_ROOT', 'DRY_RUN', 'PYTHON', 'GPUS_PER_RUN',
+                           'LOSS_P')}
   full_env.update(env)
   return subprocess.run(['bash', str(COMMANDS / script), *args], env=full_env, cwd='/',
                         capture_output=True, text=True, timeout=60)
@@ -125,23 +126,32 @@ def test_dry_run_lists_every_run(script, studentnet, steps):
 
 
 def test_resnet_settings_of_the_original():
+  """The original commands' settings; p = 0.7 (what the original ran) unless LOSS_P=written."""
   runs = by_run(parse_dry_run(run_script(SCRIPTS[0], DRY_RUN='1', NUM_GPUS='2').stdout),
                 'resnet101')
-  f = flags(runs[('cifar10', '0.4', 'mentornet_dd')][0])
+  written = by_run(parse_dry_run(run_script(SCRIPTS[0], ['--loss_p=written'], DRY_RUN='1',
+                                            NUM_GPUS='2').stdout), 'resnet101')
+  assert {flags(t).get('loss_p_percentile') for t, _ in runs.values()} == {None, '0.7'}
+  for key, (train, evaluation) in runs.items():
+    f, w = flags(train), flags(written[key][0])
+    assert f.pop('loss_p_percentile', None) == '0.7' or key[2] == 'baseline'
+    w.pop('loss_p_percentile', None)
+    assert f == w and evaluation == written[key][1]
+  f = flags(written[('cifar10', '0.4', 'mentornet_dd')][0])
   assert f['trained_mentornet_dir'] == 'mentornet_models/models/nl_0.2_percentile_90/mentornet_dd'
   assert f['fixed_epoch_after_burn_in'] is True and 'nofixed_epoch_after_burn_in' not in f
   assert f['burn_in_epoch'] == '18'
   assert f['loss_p_percentile'] == '0.6'
   assert f['example_dropout_rates'] == '0.5,17,0.05,78,0.9,5'
-  f = flags(runs[('cifar100', '0.8', 'mentornet_pd')][0])
+  f = flags(written[('cifar100', '0.8', 'mentornet_pd')][0])
   assert f['trained_mentornet_dir'] == 'mentornet_models/models/mentornet_pd1_g_1/mentornet_pd'
   assert f['nofixed_epoch_after_burn_in'] is True and 'fixed_epoch_after_burn_in' not in f
   assert f['burn_in_epoch'] == '0'
   assert f['loss_p_percentile'] == '0.5'
   assert f['example_dropout_rates'] == '0.5,17,0.05,83'
-  assert flags(runs[('cifar10', '0.2', 'mentornet_pd')][0])['loss_p_percentile'] == '0.75'
-  assert flags(runs[('cifar100', '0.2', 'mentornet_dd')][0])['loss_p_percentile'] == '0.8'
-  f = flags(runs[('cifar10', '0.2', 'self_paced')][0])
+  assert flags(written[('cifar10', '0.2', 'mentornet_pd')][0])['loss_p_percentile'] == '0.75'
+  assert flags(written[('cifar100', '0.2', 'mentornet_dd')][0])['loss_p_percentile'] == '0.8'
+  f = flags(written[('cifar10', '0.2', 'self_paced')][0])
   assert f['trained_mentornet_dir'] == 'mentornet_models/models/self_paced/self_paced_mentornet'
   assert (f['loss_p_percentile'], f['example_dropout_rates']) == ('0.7', '0.0,100')
   f = flags(runs[('cifar100', '0.4', 'focal_loss')][0])
@@ -149,13 +159,16 @@ def test_resnet_settings_of_the_original():
 
 
 def test_inception_settings_of_the_original():
-  runs = by_run(parse_dry_run(run_script(SCRIPTS[1], DRY_RUN='1', NUM_GPUS='2').stdout),
-                'inception')
+  runs = by_run(parse_dry_run(run_script(SCRIPTS[1], DRY_RUN='1', NUM_GPUS='2',
+                                         LOSS_P='written').stdout), 'inception')
   f = flags(runs[('cifar10', '0.4', 'mentornet_dd')][0])
   assert f['trained_mentornet_dir'] == 'mentornet_models/models/nl_0.2_percentile_90/mentornet_dd'
   assert f['fixed_epoch_after_burn_in'] is True and f['burn_in_epoch'] == '18'
   assert f['loss_p_percentile'] == '0.6'
   assert f['example_dropout_rates'] == '0.5,17,0.05,83'
+  runs = by_run(parse_dry_run(run_script(SCRIPTS[1], DRY_RUN='1', NUM_GPUS='2').stdout),
+                'inception')
+  assert flags(runs[('cifar10', '0.4', 'mentornet_dd')][0])['loss_p_percentile'] == '0.7'
 
 
 def test_resnet_devices_alternate_between_training_and_eval():
@@ -231,6 +244,7 @@ def test_human_noise_directories_take_the_settings_of_the_nearest_fraction(tmp_p
     (('--no_such_flag=1',), {}, 'unknown flag'),
     ((), {'NUM_GPUS': '0'}, 'NUM_GPUS'),
     ((), {'DATASETS': 'mnist'}, "unknown dataset 'mnist'"),
+    (('--loss_p=typed',), {}, "invalid choice: 'typed'"),
 ])
 def test_bad_settings_are_refused(args, env, message):
   result = run_script(SCRIPTS[0], args, DRY_RUN='1', **env)

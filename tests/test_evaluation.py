@@ -1,8 +1,12 @@
 """The checkpoint-polling evaluation job: once per checkpoint, survives deleted checkpoints."""
 import csv
 
+import numpy as np
+import pytest
 import tensorflow as tf
 
+import numpy_reference
+from mentornet import data
 from mentornet import evaluation
 from mentornet import studentnets
 
@@ -25,7 +29,19 @@ def test_each_checkpoint_once_and_deleted_ones_skipped(tiny_cifar, tmp_path):
   first = evaluation.run_eval_job(evaluator, str(train_dir), str(eval_dir), str(csv_path),
                                   eval_interval_secs=0, eval_timeout_secs=1)
   assert [step for step, _, _ in first] == [10]
-  assert 0.0 <= first[0][1] <= 1.0
+  # The checkpoint's accuracy and mean cross-entropy over all 40 images, recomputed here.
+  student = studentnets.build_studentnet("resnet101", 10, TINY)
+  tf.train.Checkpoint(student=student).restore(paths[0]).expect_partial()
+  split = data.describe_split(str(tiny_cifar / "val"), "cifar10", "test")
+  logits, labels = [], []
+  for features, label in data.make_dataset(split, "cifar10", 7, training=False):
+    logits.append(student(features["image"], training=False).numpy().astype(np.float64))
+    labels.append(label.numpy())
+  logits, labels = np.concatenate(logits), np.concatenate(labels)
+  losses, _ = numpy_reference.softmax_cross_entropy(logits, labels)
+  assert len(labels) == 40
+  assert first[0][1] == pytest.approx(np.mean(logits.argmax(axis=1) == labels), abs=1e-9)
+  assert first[0][2] == pytest.approx(losses.mean(), rel=1e-5)
 
   # A newer checkpoint whose files the trainer's CheckpointManager deleted while we polled.
   paths = _write_checkpoints(train_dir, [20])

@@ -286,7 +286,7 @@ def test_studentnet_dump(tmp_path):
   out = tmp_path / "dump.csv"
   summary = studentnet_dump.dump_studentnet(str(train_dir), str(data_dir), str(out), settings,
                                             subset_fraction=0.5, seed=1, batch_size=5,
-                                            log=lambda _: None)
+                                            batch_norm_mode="inference", log=lambda _: None)
   rows = generator.read_studentnet_dump(str(out))
   assert summary["epochs"] == [45] and rows.shape == (6, 5)
   np.testing.assert_array_equal(rows[:, 1], 45)  # floor(90 / 200 * 100)
@@ -297,6 +297,17 @@ def test_studentnet_dump(tmp_path):
   expected = tf.nn.sparse_softmax_cross_entropy_with_logits(
       labels=noisy[ids], logits=student(x, training=False)).numpy()
   np.testing.assert_allclose(rows[:, 4], expected, atol=2e-6)
+  # By default, as the original's extraction, batch norm uses each batch's statistics: one
+  # batch of all 12 examples here, so the order within it does not matter.
+  studentnet_dump.dump_studentnet(str(train_dir), str(data_dir), str(out), settings,
+                                  subset_fraction=0.5, seed=1, batch_size=n, log=lambda _: None)
+  train_rows = generator.read_studentnet_dump(str(out))
+  np.testing.assert_array_equal(train_rows[:, :4], rows[:, :4])
+  everything = tf.image.per_image_standardization(tf.cast(images, tf.float32))
+  in_training = tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=noisy, logits=student(everything, training=True)).numpy()
+  np.testing.assert_allclose(train_rows[:, 4], in_training[ids], atol=2e-6)
+  assert np.max(np.abs(train_rows[:, 4] - rows[:, 4])) > 1e-3
   with pytest.raises(UsageError, match="disagrees"):
     studentnet_dump.resolve_settings(str(train_dir), num_residual_units=2)
   with pytest.raises(UsageError, match="no checkpoint at step 5"):

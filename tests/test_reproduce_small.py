@@ -4,7 +4,9 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
+import numpy_reference
 from conftest import REPO_ROOT, subprocess_env
 
 
@@ -27,16 +29,25 @@ def test_reproduce_small_writes_results_table_and_plot(tmp_path):
   results = json.loads((out / "results.json").read_text())
   assert list(results) == methods.split(",")
   for method, result in results.items():
-    assert 0.0 <= result["accuracy"] <= 1.0 and result["steps"] == 4, method
     history = json.loads((out / "runs" / method / "result.json").read_text())["history"]
-    # Evaluated at steps 0, 2 and 4, each row with the memorization metrics.
-    assert [row["step"] for row in history] == [0, 2, 4], method
+    assert [row["step"] for row in history] == [0, 2, 4] and result["steps"] == 4, method
+    # Accuracy over the 24 test images: the last evaluation's, a whole number of images.
+    assert result["accuracy"] == history[-1]["test_accuracy"], method
+    assert result["best_test_accuracy"] == max(row["test_accuracy"] for row in history)
+    assert abs(result["accuracy"] * 24 - round(result["accuracy"] * 24)) < 1e-9, method
+    # Each evaluation also measures memorization on the noisy training set.
     assert all(0.0 <= row["memorized"] <= 1.0 and 0.0 <= row["fit_clean"] <= 1.0
                for row in history), method
     assert result["memorized"] == history[-1]["memorized"], method
   for method in ("baseline", "mentornet_pd", "data_parameters"):
-    assert 0.0 <= results[method]["noise_auc"] <= 1.0, method
+    noise_rate, auc = numpy_reference.trust_report_check(
+        out / "runs" / method / "train" / "trust_report.csv")
+    assert noise_rate > 0 and results[method]["noise_auc"] == pytest.approx(auc, abs=1e-3)
   assert results["data_parameters"]["settings"]["learn_inst_parameters"] is True
+  # MentorNet PD's settings come from mentornet.method_settings: p = 0.7, as the original ran.
+  pd = results["mentornet_pd"]["settings"]
+  assert (pd["loss_p_percentile"], pd["example_dropout_rates"]) == (0.7, "0.5,17,0.05,83")
+  assert pd["trained_mentornet_dir"].endswith("mentornet_pd1_g_1/mentornet_pd")
   table = (out / "results.md").read_text()
   assert all(f"| {m} |" in table for m in methods.split(","))
   assert (out / "test_accuracy.png").stat().st_size > 1000

@@ -1,4 +1,5 @@
 """StudentNet registry: shapes, sizes, weight decay and bad sizes."""
+import keras
 import numpy as np
 import pytest
 
@@ -25,12 +26,29 @@ def test_default_resnet_is_the_original_wrn_56_10():
   assert studentnets.count_parameters(model) == 84_627_034
 
 
-def test_cifarnet_shapes_and_dropout_only_in_training():
+def test_cifarnet_shapes_decay_and_dropout_in_training_only():
   model = studentnets.build_studentnet("inception", 100)
   assert model(IMAGES).shape == (2, 100)
-  assert len(model.losses) == 2  # fc3 and fc4 kernels
-  images = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype(np.float32)
+  assert not model.losses  # The original never added its declared fc weight decay.
+  decayed = studentnets.build_studentnet(
+      "inception", 10, studentnets.StudentNetConfig(cifarnet_fc_weight_decay=0.004))
+  assert [v.path.split("/")[0] for v in decayed.trainable_weights if v.ndim == 2] == [
+      "fc3", "fc4", "logits"]
+  assert len(decayed.losses) == 2  # fc3 and fc4 kernels, 0.004 * l2_loss each:
+  kernel = decayed.get_layer("fc3").kernel.numpy()
+  np.testing.assert_allclose(float(decayed.losses[0]), 0.004 * 0.5 * np.sum(kernel**2),
+                             rtol=1e-5)
+  images = np.random.default_rng(0).normal(size=(16, 32, 32, 3)).astype(np.float32)
   np.testing.assert_array_equal(model(images, training=False), model(images, training=False))
+  # In training, dropout zeroes about 20% of fc3's units and scales the rest by 1 / 0.8.
+  probe = keras.Model(model.input, [model.get_layer("fc3").output,
+                                     model.get_layer("dropout3").output])
+  before, after = (np.asarray(t) for t in probe(images, training=True))
+  active = before > 0
+  dropped = active & (after == 0)
+  np.testing.assert_allclose(after[active & ~dropped], before[active & ~dropped] / 0.8, rtol=1e-6)
+  assert 0.15 < dropped.sum() / active.sum() < 0.25
+  assert not np.array_equal(model(images, training=True), model(images, training=False))
 
 
 @pytest.mark.parametrize("name,widths,units,fragment", [

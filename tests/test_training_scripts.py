@@ -61,8 +61,9 @@ def test_baseline_resumes_after_kill_and_eval_writes_csv(tiny_cifar, tmp_path):
   eval_command = _script("cifar_eval.py") + TINY_RESNET + [
       f"--data_dir={tiny_cifar / 'val'}", f"--checkpoint_dir={train_dir}",
       f"--eval_dir={tmp_path / 'eval'}", f"--output_csv_file={csv_path}", "--run_once"]
-  evaluated = _run(eval_command)
+  evaluated = _run(eval_command + ["--master=local"])  # the original's TF1 flag, noted
   assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+  assert "note: --master=local is ignored" in evaluated.stdout
   rows = csv_path.read_text().strip().splitlines()
   assert rows[0] == "global_step,accuracy,loss"
   step, accuracy, loss = rows[1].split(",")
@@ -79,9 +80,24 @@ def test_mentornet_resume_restores_moving_average(tiny_cifar, random_mentornet, 
   base = _script("cifar_train_mentornet.py") + TINY_RESNET + [
       f"--data_dir={tiny_cifar / '0.4'}", f"--train_log_dir={train_dir}", "--batch_size=16",
       f"--trained_mentornet_dir={random_mentornet}", "--loss_p_precentile=0.75",
+      "--fixed_epoch_after_burn_in", "--burn_in_epoch=2", "--save_summaries_secs=0",
       "--verbose=0"]
   first = _run(base + ["--max_number_of_steps=6"])
   assert first.returncode == 0, first.stderr[-3000:]
+  # The epoch fed to the MentorNet, floor(step / 6 x 100) = 0, 16, 33, ..., fixed at 2 after
+  # burn-in; summaries are tagged with the step count after each step.
+  epochs = {}
+  for path in train_dir.glob("events.out.tfevents.*"):
+    for event in tf.compat.v1.train.summary_iterator(str(path)):
+      for value in event.summary.value:
+        if value.tag == "debug/epoch_step":
+          epochs[event.step] = float(tf.make_ndarray(value.tensor))
+  assert epochs == {1: 0.0, 2: 2.0, 3: 2.0, 4: 2.0, 5: 2.0, 6: 2.0}
+  # The original's misspelling is honoured here, with one warning that the original ignored it.
+  warnings = [line for line in first.stdout.splitlines() if "loss_p_precentile" in line]
+  assert warnings == ["warning: --loss_p_precentile=0.75 is used here as --loss_p_percentile, "
+                      "but the original code never defined that spelling and ignored it (TF "
+                      "1.8's tf.app.run drops unknown flags): its runs used p = 0.7."]
   reader = tf.train.load_checkpoint(str(train_dir))
   keys = [k for k in reader.get_variable_to_shape_map() if "curriculum/" in k and
           "OPTIMIZER" not in k]
@@ -176,6 +192,8 @@ MENTORNET_BAD_INPUTS = [
     (["--trained_mentornet_dir=/nonexistent/mentornet"], "does not exist"),
     (["--trained_mentornet_dir={empty}"], "not a MentorNet SavedModel"),
     (["--trained_mentornet_dir={data}"], "not a MentorNet SavedModel"),
+    # A TF1 checkpoint prefix passes the flag check and reaches the loader, which reads it.
+    (["--trained_mentornet_dir={prefix}"], "nor a MentorNet TF1 checkpoint: cannot read"),
 ]
 
 
@@ -186,9 +204,11 @@ def test_mentornet_bad_inputs_leave_existing_dir_untouched(tiny_cifar, random_me
   marker = train_dir / "ckpt-5.index"
   marker.write_text("existing work")
   (tmp_path / "empty").mkdir()
+  (tmp_path / "model.ckpt-7.index").write_text("not a checkpoint index")
   common = TINY_RESNET + [f"--data_dir={tiny_cifar / '0.4'}", f"--train_log_dir={train_dir}",
                           f"--trained_mentornet_dir={random_mentornet}"]
-  cases = [common + [e.format(empty=tmp_path / "empty", data=tiny_cifar) for e in extra]
+  cases = [common + [e.format(empty=tmp_path / "empty", data=tiny_cifar,
+                              prefix=tmp_path / "model.ckpt-7") for e in extra]
            for extra, _ in MENTORNET_BAD_INPUTS]
   results = _run_cases("cifar_train_mentornet.py", cases)
   for (code, stderr), (_, fragment) in zip(results, MENTORNET_BAD_INPUTS):

@@ -11,6 +11,7 @@ A port of google/mentornet (Jiang et al., ICML 2018). Modules, by what they hold
 - `data`: tf.data input pipelines and preprocessing for training and evaluation.
 - `studentnets`: registry of StudentNets (`resnet101`, `inception`) and their optimizers/schedules.
 - `mentornet_net`: the MentorNet network, its SavedModel export/load and the TF1 importer.
+- `method_settings`: the one table of the original commands' per-method settings.
 - `curriculum`: example-dropout schedule, nearest-rank percentile, curriculum objects.
 - `data_parameters`: the Data Parameters curriculum (Saxena et al., 2019).
 - `trainer`: `StudentTrainer`, the one `keras.Model` with a custom `train_step`.

@@ -67,8 +67,13 @@ def nearest_rank_percentile(values, q):
 
 
 def training_epoch(step, max_steps):
-  """Percent of training done, int32 in [0, 99]: floor(step / max_steps * 100)."""
-  epoch = tf.floor(tf.cast(step, tf.float32) / float(max_steps) * NUM_EPOCH_BINS)
+  """Percent of training done, int32 in [0, 99]: floor(step / max_steps * 100).
+
+  In float64, as the original's tf.divide of integers: at step 11310 of 39000 this is 28
+  (0.29 * 100 = 28.999...), not the exact 29. Every caller (train step, trust report, StudentNet
+  dump) uses this function; `step` and `max_steps` may be tensors or Python integers.
+  """
+  epoch = tf.floor(tf.cast(step, tf.float64) / tf.cast(max_steps, tf.float64) * NUM_EPOCH_BINS)
   return tf.clip_by_value(tf.cast(epoch, tf.int32), 0, NUM_EPOCH_BINS - 1)
 
 
@@ -91,12 +96,23 @@ def global_batch(values):
   return ctx.all_gather(values, axis=0)
 
 
+def local_part(values, local_size):
+  """This replica's rows of a global-batch tensor (the order of `global_batch`)."""
+  ctx = tf.distribute.get_replica_context()
+  if ctx is None or ctx.num_replicas_in_sync == 1:
+    return values
+  sizes = ctx.all_gather(tf.reshape(tf.cast(local_size, tf.int32), [1]), axis=0)
+  replica = tf.cast(ctx.replica_id_in_sync_group, tf.int32)
+  start = tf.reduce_sum(sizes[:replica])
+  return tf.slice(values, tf.reshape(start, [1]), tf.reshape(local_size, [1]))
+
+
 @dataclasses.dataclass
 class StepInfo:
   """What a curriculum may read about the current step (all tensors)."""
   step: tf.Tensor  # int64 scalar, global step before this update.
   max_steps: int
-  seed: tf.Tensor  # int64 [2] stateless seed, distinct per step and replica.
+  seed: tf.Tensor  # int64 [2] stateless seed, distinct per step, the same on every replica.
   # float32 [global_batch]: every replica's losses (no gradient); gathered when None.
   global_losses: Optional[tf.Tensor] = None
 
@@ -181,11 +197,14 @@ class MentorNetCurriculum(Curriculum):
     if self.burn_in_epoch > 0:
       v = tf.where(epoch < self.burn_in_epoch - 1, tf.ones_like(v), v)
 
+    # Keep floor(global_batch x (1 - rate)) examples of the global batch, whatever the replica
+    # count: every replica draws the same global mask and applies its own part.
     dropout_rate = tf.gather(self.example_dropout_schedule, epoch)
-    batch_size = tf.shape(v)[0]
+    batch_size = tf.shape(all_losses)[0]
     keep_count = tf.cast(tf.floor(tf.cast(batch_size, tf.float32) * (1.0 - dropout_rate)),
                          tf.int32)
-    v = v * random_keep_mask(batch_size, keep_count, step_info.seed)
+    keep = random_keep_mask(batch_size, keep_count, step_info.seed)
+    v = v * local_part(keep, tf.shape(v)[0])
     logs = {
         "percentile_loss": percentile_loss,
         "loss_moving_average": moving_average,

@@ -10,6 +10,7 @@ import os
 import time
 
 from absl import logging
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -20,13 +21,20 @@ from mentornet.training_loop import checkpoint_step
 CSV_HEADER = ("global_step", "accuracy", "loss")
 
 
-def make_example_losses(student):
+def make_example_losses(student, batch_norm_training=False):
   """tf.function (images [B, 32, 32, 3], labels int32 [B]) -> (cross-entropy float32 [B],
-  correct bool [B]) of `student` in inference mode. Make it once per student: it traces once."""
+  correct bool [B]) of `student` in inference mode. Make it once per student: it traces once.
+
+  batch_norm_training: normalize with the statistics of each batch, as the original's StudentNet
+  dump did (its ResNet was built in training mode); applies to a student with batch norm only
+  (cifarnet has none, and its dropout stays off).
+  """
+  training = batch_norm_training and any(
+      isinstance(layer, keras.layers.BatchNormalization) for layer in student.layers)
 
   @tf.function
   def example_losses(images, labels):
-    logits = tf.cast(student(images, training=False), tf.float32)
+    logits = tf.cast(student(images, training=training), tf.float32)
     losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
     return losses, tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), labels)
 

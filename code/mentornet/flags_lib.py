@@ -11,6 +11,7 @@ from absl import logging
 from mentornet import curriculum as curriculum_lib
 from mentornet import datasets
 from mentornet import distribution
+from mentornet import method_settings
 from mentornet import records
 from mentornet import studentnets
 from mentornet.errors import UsageError
@@ -44,8 +45,7 @@ def define_training_flags():
   flags.DEFINE_integer("save_interval_secs", 1200, "Seconds between checkpoints.")
   flags.DEFINE_integer("max_number_of_steps", 39000, "The maximum number of gradient steps.")
   # TF1 cluster flags, accepted so old command lines parse; see `validate_cluster_flags`.
-  flags.DEFINE_string("master", None, "TF1 session target. TF2 ignores it: distribute with "
-                      "--strategy and TF_CONFIG instead.")
+  define_master_flag()
   flags.DEFINE_integer("ps_tasks", 0, "TF1 parameter servers; only 0 is supported (use "
                        "TF_CONFIG with MultiWorkerMirroredStrategy).")
   flags.DEFINE_integer("task", 0, "TF1 task id; in TF2 the task comes from TF_CONFIG.")
@@ -60,10 +60,27 @@ def define_training_flags():
   flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
   flags.DEFINE_enum("mixed_precision", "none", ["none", "mixed_float16", "mixed_bfloat16"],
                     "Keras mixed-precision policy.")
+  flags.DEFINE_float("cifarnet_fc_weight_decay", 0.0, "L2 rate on the inception (cifarnet) "
+                     "fully connected layers; the original declared 0.004 but never added it "
+                     "to the loss (0).")
   flags.DEFINE_list("learning_rate_boundaries", [], "Global steps where the learning rate drops "
                     "10x, for every curriculum (default: the original's schedules).")
   flags.DEFINE_integer("random_seed", 0, "Seed of initialization, data order and dropout.")
   flags.DEFINE_integer("verbose", 1, "Keras progress output: 0 silent, 1 bar, 2 one line/epoch.")
+
+
+def define_master_flag():
+  """--master, the TF1 session target of the original training and eval scripts."""
+  flags.DEFINE_string("master", None, "TF1 session target. TF2 ignores it: distribute with "
+                      "--strategy and TF_CONFIG instead.")
+
+
+def note_unused_master():
+  if FLAGS.master:
+    logging.warning("--master=%s is a TF1 session target and is not used; TF2 distributes "
+                    "with --strategy and TF_CONFIG.", FLAGS.master)
+    print(f"note: --master={FLAGS.master} is ignored (TF1 session target); use --strategy and "
+          "TF_CONFIG to distribute.", flush=True)
 
 
 def define_mentornet_flags():
@@ -113,11 +130,7 @@ def validate_cluster_flags():
   elif FLAGS.task:
     raise UsageError(f"--task={FLAGS.task} needs a cluster: set TF_CONFIG (its task index "
                      "replaces --task)")
-  if FLAGS.master:
-    logging.warning("--master=%s is a TF1 session target and is not used; TF2 distributes "
-                    "with --strategy and TF_CONFIG.", FLAGS.master)
-    print(f"note: --master={FLAGS.master} is ignored (TF1 session target); use --strategy and "
-          "TF_CONFIG to distribute.", flush=True)
+  note_unused_master()
 
 
 def train_config_from_flags(curriculum, curriculum_settings=None):
@@ -139,6 +152,9 @@ def train_config_from_flags(curriculum, curriculum_settings=None):
                      "is not a list of integers")
   if list(boundaries) != sorted(set(boundaries)) or any(b <= 0 for b in boundaries):
     raise UsageError("--learning_rate_boundaries must be increasing positive steps")
+  if FLAGS.cifarnet_fc_weight_decay < 0:
+    raise UsageError(f"--cifarnet_fc_weight_decay must be >= 0, got "
+                     f"{FLAGS.cifarnet_fc_weight_decay:g}")
   if FLAGS.num_epochs_per_decay <= 0:
     raise UsageError(f"--num_epochs_per_decay must be positive, got {FLAGS.num_epochs_per_decay}")
   return TrainConfig(
@@ -156,6 +172,7 @@ def train_config_from_flags(curriculum, curriculum_settings=None):
       jit_compile=FLAGS.jit_compile,
       mixed_precision=FLAGS.mixed_precision, strategy=FLAGS.strategy, num_gpus=FLAGS.num_gpus,
       cpu_replicas=FLAGS.cpu_replicas, sync_batch_norm=FLAGS.sync_batch_norm,
+      cifarnet_fc_weight_decay=FLAGS.cifarnet_fc_weight_decay,
       verbose=FLAGS.verbose, curriculum_settings=curriculum_settings)
 
 
@@ -171,8 +188,15 @@ def mentornet_settings_from_flags():
   rates = curriculum_lib.parse_example_dropout_rates(FLAGS.example_dropout_rates)
   if not FLAGS.trained_mentornet_dir:
     raise UsageError("--trained_mentornet_dir is required")
-  if not os.path.isdir(FLAGS.trained_mentornet_dir):
-    raise UsageError(f"--trained_mentornet_dir={FLAGS.trained_mentornet_dir} does not exist")
+  path = FLAGS.trained_mentornet_dir
+  if not os.path.isdir(path) and not os.path.exists(path + ".index"):  # or a TF1 prefix
+    raise UsageError(f"--trained_mentornet_dir={path} does not exist (neither a directory nor "
+                     "a TF1 checkpoint prefix)")
+  if FLAGS["loss_p_precentile"].present:
+    print(f"warning: --loss_p_precentile={FLAGS.loss_p_percentile:g} is used here as "
+          "--loss_p_percentile, but the original code never defined that spelling and ignored "
+          "it (TF 1.8's tf.app.run drops unknown flags): its runs used p = "
+          f"{method_settings.ORIGINAL_LOSS_P_PERCENTILE:g}.", flush=True)
   return dict(loss_p_percentile=FLAGS.loss_p_percentile, burn_in_epoch=FLAGS.burn_in_epoch,
               fixed_epoch_after_burn_in=FLAGS.fixed_epoch_after_burn_in,
               loss_moving_average_decay=FLAGS.loss_moving_average_decay,

@@ -27,6 +27,7 @@ from mentornet import data as data_lib
 from mentornet import embedded
 from mentornet import learning_curves
 from mentornet import mentornet_net
+from mentornet import method_settings
 from mentornet import noise
 from mentornet import records
 from mentornet import studentnets
@@ -48,10 +49,16 @@ FLAGS = flags.FLAGS
 
 QUICKSTART_RESNET = dict(num_residual_units=1, resnet_widths=(16, 16, 32, 64))
 DATASET_NAME = embedded.EMBEDDED_DATASET_NAME
-# The original README's MentorNet PD command settings.
-MENTORNET_PD_SETTINGS = dict(loss_p_percentile=0.7, burn_in_epoch=0,
-                             fixed_epoch_after_burn_in=False, loss_moving_average_decay=0.5,
-                             example_dropout_rates="0.5,17,0.05,83")
+
+
+def mentornet_pd_settings(noise_fraction):
+  """(MentorNet directory, MentorNetCurriculum kwargs): the original commands' MentorNet PD."""
+  settings = method_settings.curriculum_settings("mentornet_pd", noise_fraction)
+  del settings["curriculum"]
+  mentornet_dir = mentornet_net.shipped_mentornet_dir(settings.pop("mentornet"))
+  settings["example_dropout_rates"] = curriculum.parse_example_dropout_rates(
+      settings["example_dropout_rates"])
+  return mentornet_dir, settings
 
 
 def balanced_subset(labels, count, seed):
@@ -157,14 +164,12 @@ def main(argv):
   for name in ("epochs", "batch_size", "eval_every"):
     if getattr(FLAGS, name) <= 0:
       raise UsageError(f"--{name}={getattr(FLAGS, name)} must be positive")
-  mentornet_dir = mentornet_net.shipped_mentornet_dir("mentornet_pd")
+  mentornet_dir, settings = mentornet_pd_settings(FLAGS.noise_fraction)
   start = time.time()
   train_dir, test_dir, stats = build_data(FLAGS.output_dir, FLAGS.num_train_examples,
                                           FLAGS.noise_fraction, FLAGS.seed)
   max_steps = max(1, round(FLAGS.epochs * FLAGS.num_train_examples / FLAGS.batch_size))
   mentornet = mentornet_net.load_mentornet(mentornet_dir)
-  rates = curriculum.parse_example_dropout_rates(MENTORNET_PD_SETTINGS["example_dropout_rates"])
-  settings = dict(MENTORNET_PD_SETTINGS, example_dropout_rates=rates)
   runs_dir = os.path.join(FLAGS.output_dir, "runs")
   results = {"mentornet_pd": _train_and_evaluate(
       "MentorNet PD", os.path.join(runs_dir, "mentornet_pd"), train_dir, test_dir, max_steps,

@@ -5,8 +5,9 @@ model through `build_studentnet`, so training and evaluation always share one co
 
 - `resnet101`: the wide pre-activation ResNet of the original (a WRN-56-10 at the default
   `num_residual_units=9`, `widths=(16, 160, 320, 640)`), leaky ReLU 0.1, L2 decay 0.0002,
-  SGD with momentum 0.9.
-- `inception`: slim's cifarnet, L2 decay 0.004 on the fully connected layers, plain SGD.
+  TF1-form momentum 0.9 (`TF1Momentum`).
+- `inception`: slim's cifarnet, plain SGD, no weight decay as the original trained it
+  (`cifarnet_fc_weight_decay` adds L2 on the fully connected layers).
 """
 import dataclasses
 import math
@@ -39,6 +40,9 @@ class StudentNetConfig:
   resnet_widths: Tuple[int, ...] = RESNET_DEFAULT_WIDTHS
   # Use cross-replica batch statistics, so results do not depend on the replica count.
   sync_batch_norm: bool = True
+  # L2 rate on cifarnet's fc3/fc4 kernels. The original's arg scope declared 0.004, but neither
+  # of its training scripts added the regularization losses to the loss: 0 trains as it did.
+  cifarnet_fc_weight_decay: float = 0.0
 
 
 # ----------------------------------------------------------------------------- ResNet
@@ -136,11 +140,11 @@ def _local_response_norm(x):
                                             beta=0.75)
 
 
-def build_cifarnet(num_classes, config=StudentNetConfig(), weight_decay=0.004,
-                   image_shape=(32, 32, 3)):
+def build_cifarnet(num_classes, config=StudentNetConfig(), image_shape=(32, 32, 3)):
   """slim's cifarnet; input float [batch, 32, 32, 3], output logits [batch, classes]."""
-  del config
-  fc_regularizer = keras.regularizers.L2(weight_decay / 2.0)
+  fc_regularizer = None
+  if config.cifarnet_fc_weight_decay:
+    fc_regularizer = keras.regularizers.L2(config.cifarnet_fc_weight_decay / 2.0)
   trunc = keras.initializers.TruncatedNormal
   images = keras.Input(image_shape, name="image")
   x = keras.layers.Conv2D(64, 5, padding="same", activation="relu",
@@ -161,6 +165,28 @@ def build_cifarnet(num_classes, config=StudentNetConfig(), weight_decay=0.004,
   logits = keras.layers.Dense(num_classes, kernel_initializer=trunc(stddev=1 / 192.0),
                               name="logits")(x)
   return keras.Model(images, logits, name="cifarnet")
+
+
+# --------------------------------------------------------------------------- optimizer
+
+
+@keras.saving.register_keras_serializable(package="mentornet")
+class TF1Momentum(keras.optimizers.SGD):
+  """TF1's `tf.train.MomentumOptimizer`, the original's optimizer for the ResNet.
+
+  accumulator = momentum * accumulator + gradient; variable -= learning_rate * accumulator.
+  Keras SGD keeps velocity = momentum * velocity - learning_rate * gradient instead: the same
+  at a constant rate, but after a learning-rate drop TF1's whole accumulator moves at the new
+  rate at once, while Keras's velocity still carries steps taken at the old rate.
+  """
+
+  def update_step(self, gradient, variable, learning_rate):
+    learning_rate = keras.ops.cast(learning_rate, variable.dtype)
+    gradient = keras.ops.cast(gradient, variable.dtype)
+    accumulator = self.momentums[self._get_variable_index(variable)]
+    self.assign(accumulator, keras.ops.add(
+        keras.ops.multiply(accumulator, keras.ops.cast(self.momentum, variable.dtype)), gradient))
+    self.assign_sub(variable, keras.ops.multiply(learning_rate, accumulator))
 
 
 # ---------------------------------------------------------------------------- registry
@@ -199,7 +225,9 @@ class StudentNetSpec:
         learning_rate, decay_steps, decay_factor, staircase=True)
 
   def make_optimizer(self, schedule):
-    return keras.optimizers.SGD(learning_rate=schedule, momentum=self.momentum)
+    if self.momentum:
+      return TF1Momentum(learning_rate=schedule, momentum=self.momentum)
+    return keras.optimizers.SGD(learning_rate=schedule)
 
 
 STUDENTNETS = {

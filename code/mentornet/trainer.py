@@ -11,13 +11,13 @@ import tensorflow as tf
 from mentornet import curriculum as curriculum_lib
 from mentornet import distribution
 
-# Keras log names -> the original's TensorBoard tags.
+# Keras log names -> the original's TensorBoard tag (or tags).
 SUMMARY_TAGS = {
     "data_util": "data_util/data_util",
     "batch_sum_v": "data_util/batch_sum_v",
     "orig_loss": "mentornet/orig_loss",
     "weighted_loss": "mentornet/weighted_loss",
-    "total_loss": "mentornet/total_loss",
+    "total_loss": ("mentornet/total_loss", "total_loss"),
     "learning_rate": "learning_rate",
     "percentile_loss": "debug/percentile_loss",
     "dropout_rate": "debug/dropout_rate",
@@ -45,7 +45,7 @@ class StudentTrainer(keras.Model):
       hold the L2 weight decay.
     curriculum: a `curriculum.Curriculum`.
     max_steps: training length in global steps (defines the MentorNet epoch feature).
-    random_seed: base of the per-step, per-replica stateless seeds (example dropout).
+    random_seed: base of the per-step stateless seeds (example dropout).
   """
 
   def __init__(self, student, curriculum, max_steps, random_seed=0, **kwargs):
@@ -54,6 +54,8 @@ class StudentTrainer(keras.Model):
     self.curriculum = curriculum
     self.max_steps = int(max_steps)
     self.random_seed = int(random_seed)
+    # Fraction of examples with v > 0.001 over the whole job, as the original's cumulative
+    # data_util; kept out of `metrics` so that `fit` does not reset it every epoch.
     self.data_util_tracker = keras.metrics.Mean(name="data_util")
     self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
     self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -77,12 +79,11 @@ class StudentTrainer(keras.Model):
 
   @property
   def metrics(self):
-    return [self.loss_tracker, self.accuracy_tracker, self.data_util_tracker]
+    return [self.loss_tracker, self.accuracy_tracker]
 
   def _step_seed(self, step):
-    ctx = tf.distribute.get_replica_context()
-    replica_id = tf.cast(ctx.replica_id_in_sync_group if ctx else 0, tf.int64)
-    return tf.stack([tf.cast(self.random_seed, tf.int64) * 1000003 + replica_id, step])
+    """int64 [2] stateless seed of a step, the same on every replica (global-batch draws)."""
+    return tf.stack([tf.cast(self.random_seed, tf.int64) * 1000003, step])
 
   def train_step(self, data):
     features, labels = data
@@ -115,6 +116,7 @@ class StudentTrainer(keras.Model):
     student_vars = self.student.trainable_variables
     curriculum_vars = self.curriculum.curriculum_variables
     gradients = tape.gradient(scaled_loss, student_vars + curriculum_vars)
+    learning_rate = tf.cast(self.optimizer.learning_rate, tf.float32)  # this step's rate
     self.optimizer.apply(gradients[:len(student_vars)], student_vars)
     if curriculum_vars:
       # Undo a mixed-precision loss scale (1 otherwise): the curriculum gets true gradients.
@@ -129,14 +131,14 @@ class StudentTrainer(keras.Model):
     self.accuracy_tracker.update_state(labels, logits)
     self.data_util_tracker.update_state(
         tf.cast(all_v > curriculum_lib.SELECTED_WEIGHT_THRESHOLD, tf.float32))
-    logs = {m.name: m.result() for m in self.metrics}
+    logs = {m.name: m.result() for m in self.metrics + [self.data_util_tracker]}
     logs.update(curriculum_logs)
     logs.update({
         "orig_loss": tf.reduce_mean(all_losses),
         "weighted_loss": weighted_loss,
         "total_loss": total_loss,
         "batch_sum_v": tf.reduce_sum(all_v),
-        "learning_rate": tf.cast(self.optimizer.learning_rate, tf.float32),
+        "learning_rate": learning_rate,
     })
     if self._multi_worker:
       # Keras reduces logs across workers with `reduce(MEAN, axis=0)`, which needs a batch axis.

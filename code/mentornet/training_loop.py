@@ -58,6 +58,7 @@ class TrainConfig:
   num_gpus: int = 0
   cpu_replicas: int = 0
   sync_batch_norm: bool = True
+  cifarnet_fc_weight_decay: float = 0.0
   max_checkpoints_to_keep: int = 10
   verbose: int = 1
   # Extra curriculum settings recorded in train_config.json (not compared on resume).
@@ -152,8 +153,9 @@ class ScalarSummaries(keras.callbacks.Callback):
     step = int(self.model.optimizer.iterations.numpy())
     with self.writer.as_default(step=step):
       for name, value in (logs or {}).items():
-        tf.summary.scalar(trainer_lib.SUMMARY_TAGS.get(name, f"train/{name}"),
-                          float(np.asarray(value).reshape(-1)[0]))
+        tags = trainer_lib.SUMMARY_TAGS.get(name, f"train/{name}")
+        for tag in (tags,) if isinstance(tags, str) else tags:
+          tf.summary.scalar(tag, float(np.asarray(value).reshape(-1)[0]))
     self.writer.flush()
 
   def on_train_end(self, logs=None):
@@ -166,7 +168,8 @@ def build_trainer(config, strategy, num_classes, num_examples, make_curriculum):
   spec = studentnets.get_studentnet_spec(config.studentnet)
   student_config = studentnets.StudentNetConfig(
       num_residual_units=config.num_residual_units, resnet_widths=tuple(config.resnet_widths),
-      sync_batch_norm=config.sync_batch_norm and strategy.num_replicas_in_sync > 1)
+      sync_batch_norm=config.sync_batch_norm and strategy.num_replicas_in_sync > 1,
+      cifarnet_fc_weight_decay=config.cifarnet_fc_weight_decay)
   with strategy.scope():
     student = spec.build(num_classes, student_config)
     curriculum = make_curriculum(num_examples=num_examples, num_classes=num_classes)

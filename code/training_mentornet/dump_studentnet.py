@@ -39,6 +39,9 @@ flags.DEFINE_integer("max_examples", 0, "At most this many examples (0: no cap).
 flags.DEFINE_integer("seed", 0, "Seed of the subset.")
 flags.DEFINE_integer("batch_size", 250, "Examples per inference batch.")
 flags.DEFINE_string("split_name", "train", "Split to dump (files <name>_<split>-*).")
+flags.DEFINE_enum("batch_norm_mode", "train", ["train", "inference"],
+                  "train: batch norm with each batch's statistics, as the original's extraction "
+                  "(the losses then depend on --batch_size); inference: moving averages.")
 flags.DEFINE_string("dataset_name", None, "Default: from train_config.json (else cifar10).")
 flags.DEFINE_string("studentnet", None, "Default: from train_config.json (else resnet101).")
 flags.DEFINE_integer("num_residual_units", None, "Default: from train_config.json.")
@@ -83,7 +86,8 @@ def main(argv):
   summary = studentnet_dump.dump_studentnet(
       FLAGS.checkpoint_dir, FLAGS.data_dir, FLAGS.output_csv, settings, checkpoint_steps=steps,
       subset_fraction=FLAGS.subset_fraction, max_examples=FLAGS.max_examples, seed=FLAGS.seed,
-      batch_size=FLAGS.batch_size, split_name=FLAGS.split_name, log=log)
+      batch_size=FLAGS.batch_size, split_name=FLAGS.split_name,
+      batch_norm_mode=FLAGS.batch_norm_mode, log=log)
   print(f"Wrote {summary['rows']} rows ({summary['examples']} examples x epochs "
         f"{','.join(map(str, summary['epochs']))}) to {summary['output_csv']}", flush=True)
 

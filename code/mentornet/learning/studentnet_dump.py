@@ -2,13 +2,15 @@
 
 For each chosen checkpoint of a cifar_train_*.py training directory it restores the StudentNet
 (as the evaluation job does: `tf.train.Checkpoint(student=...)`), runs it on the training
-records without augmentation (`data.make_dataset(..., training=False)`) and writes, for a
+records without augmentation (`data.make_dataset(..., training=False)`; batch norm with each
+batch's statistics, as the original, unless batch_norm_mode="inference") and writes, for a
 seeded random subset of the examples, one line per example and checkpoint:
 
   <id> <epoch> <noisy_label> <clean_label> <loss>
 
 where loss is the cross-entropy with the NOISY (training) label and epoch the checkpoint's
-percent of training, floor(step / max_number_of_steps * 100) clipped to 99. The records must
+percent of training, floor(step / max_number_of_steps * 100) clipped to 99 (in float64, as the
+train step and the original compute it). The records must
 carry clean labels and ids (data_tools/make_noisy_data.py writes them). This is what the
 original's `cifar_eval.py` extract-features mode attempted (it called a data function that
 never existed).
@@ -25,6 +27,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from mentornet import curriculum
 from mentornet import datasets
 from mentornet import evaluation
 from mentornet import records
@@ -33,7 +36,9 @@ from mentornet import training_loop
 from mentornet.errors import UsageError
 
 DEFAULT_BATCH_SIZE = 250
-NUM_EPOCH_BINS = 100
+# train: batch norm with each batch's statistics, as the original's extraction built the ResNet
+# (mode='train'); inference: with the moving averages, as the eval job.
+BATCH_NORM_MODES = ("train", "inference")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,8 +105,8 @@ def resolve_settings(checkpoint_dir, studentnet=None, dataset_name=None,
 
 
 def checkpoint_epoch(step, max_number_of_steps):
-  """floor(step / max_number_of_steps * 100), clipped to [0, 99] (exact integer arithmetic)."""
-  return int(min(NUM_EPOCH_BINS - 1, max(0, step * NUM_EPOCH_BINS // max_number_of_steps)))
+  """The checkpoint's epoch feature, as the train step computes it (`training_epoch`)."""
+  return int(curriculum.training_epoch(step, max_number_of_steps))
 
 
 def select_checkpoints(checkpoint_dir, steps=None):
@@ -153,11 +158,11 @@ def _check_clean_labels(split, dataset_name, data_dir):
                      "make_noisy_data.py, which records clean labels and ids")
 
 
-def per_example_losses(student, dataset):
+def per_example_losses(student, dataset, example_losses=None):
   """One ordered pass: dict of int64 [n] `id`, int32 [n] `noisy_label`, `clean_label`, and
   float64 [n] `loss` (cross-entropy of the noisy label)."""
 
-  values = evaluation.per_example_pass(student, dataset)
+  values = evaluation.per_example_pass(student, dataset, example_losses)
   return {"id": values["id"], "noisy_label": values["label"],
           "clean_label": values["clean_label"], "loss": values["loss"].astype(np.float64)}
 
@@ -171,7 +176,7 @@ def format_rows(epoch, values, positions):
 def dump_studentnet(checkpoint_dir, data_dir, output_csv, settings,
                     checkpoint_steps: Optional[Sequence[int]] = None, subset_fraction=1.0,
                     max_examples=0, seed=0, batch_size=DEFAULT_BATCH_SIZE, split_name="train",
-                    log=print):
+                    batch_norm_mode="train", log=print):
   """Writes the dump CSV; returns a summary dict (rows, checkpoints, epochs, clean fraction).
 
   Args:
@@ -182,7 +187,12 @@ def dump_studentnet(checkpoint_dir, data_dir, output_csv, settings,
     checkpoint_steps: steps of the checkpoints to dump; None/empty: the latest.
     subset_fraction, max_examples, seed: the subset of examples (the same for every
       checkpoint), see `choose_subset`.
+    batch_norm_mode: one of BATCH_NORM_MODES; in `train` the losses depend on the batch, i.e.
+      on batch_size (the original's cifar_eval.py batch was 25).
   """
+  if batch_norm_mode not in BATCH_NORM_MODES:
+    raise UsageError(f"--batch_norm_mode={batch_norm_mode} is not one of "
+                     f"{', '.join(BATCH_NORM_MODES)}")
   if not output_csv:
     raise UsageError("--output_csv is required")
   if batch_size <= 0:
@@ -194,6 +204,8 @@ def dump_studentnet(checkpoint_dir, data_dir, output_csv, settings,
   evaluator = evaluation.CheckpointEvaluator(settings.studentnet, settings.dataset_name,
                                              data_dir, split_name, batch_size, student_config)
   _check_clean_labels(evaluator.split, settings.dataset_name, data_dir)
+  example_losses = evaluation.make_example_losses(
+      evaluator.student, batch_norm_training=batch_norm_mode == "train")
   positions = choose_subset(evaluator.split.num_examples, subset_fraction, max_examples, seed)
   lines = []
   epochs = []
@@ -207,7 +219,7 @@ def dump_studentnet(checkpoint_dir, data_dir, output_csv, settings,
                        f"{settings.num_residual_units} units, widths "
                        f"{','.join(map(str, settings.resnet_widths))}: "
                        f"{str(e).splitlines()[0][:160]}") from e
-    values = per_example_losses(evaluator.student, evaluator.dataset)
+    values = per_example_losses(evaluator.student, evaluator.dataset, example_losses)
     if values["loss"].shape[0] != evaluator.split.num_examples:
       raise UsageError(f"--data_dir={data_dir}: read {values['loss'].shape[0]} examples, the "
                        f"split lists {evaluator.split.num_examples}")

@@ -1,0 +1,175 @@
+"""The per-method settings of the original commands: the one table every caller reads.
+
+google/mentornet's commands/train_studentnet_{resnet,inception}.sh ran each method (curriculum)
+with a MentorNet and the hyper-parameters below. `commands/train_studentnet_*.sh` (through
+`commands/lib.sh`, which runs this file), `commands/collect_results.py`,
+`commands/reproduce_small.py` and `mentornet-quickstart` all read them from here.
+
+The loss percentile p: the original commands pass `--loss_p_precentile`, a misspelling of the
+flag the code defines (`--loss_p_percentile`, default 0.7). TF 1.8's `tf.app.run`
+(tensorflow/python/platform/app.py) parses the command line with
+`flags.FLAGS(argv, known_only=True)`, which leaves unknown flags in argv instead of failing,
+so the original runs used p = 0.7 for every method. `loss_p="effective"` (the default) gives
+that; `loss_p="written"` gives the values written in the commands (0.75 / 0.6 / 0.5 ...).
+
+Standard library only: the shell scripts run it with any python3.
+  python3 code/mentornet/method_settings.py --studentnet=resnet101 --loss_p=written
+prints the table as `commands/lib.sh` reads it.
+"""
+import argparse
+import dataclasses
+import sys
+
+# The original code's default of --loss_p_percentile: what the original runs used.
+ORIGINAL_LOSS_P_PERCENTILE = 0.7
+# The original code's default of --loss_moving_average_decay (no command changed it).
+ORIGINAL_LOSS_MOVING_AVERAGE_DECAY = 0.5
+LOSS_P_MODES = ("effective", "written")
+DEFAULT_LOSS_P = "effective"
+STUDENTNETS = ("resnet101", "inception")
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  """One method of the original commands.
+
+  curriculum: `baseline` (code/cifar_train_baseline.py, no MentorNet) or `mentornet`.
+  mentornet: SavedModel directory relative to `mentornet_models/models`.
+  written_loss_p: ((noise_fraction, p), ...) written as `--loss_p_precentile`; () for none.
+  example_dropout_rates: `[rate,n_epochs]+`; `inception_example_dropout_rates` overrides it
+    for the inception StudentNet.
+  original_dir: the run's directory name in the original commands' layout; None for a row
+    that is not in the original commands (a shipped MentorNet, run with self_paced settings).
+  """
+  curriculum: str
+  mentornet: str = None
+  written_loss_p: tuple = ()
+  burn_in_epoch: int = 0
+  fixed_epoch_after_burn_in: bool = False
+  example_dropout_rates: str = "0.0,100"
+  inception_example_dropout_rates: str = None
+  original_dir: str = None
+
+
+METHODS = {
+    "baseline": Method("baseline", original_dir="baseline"),
+    "self_paced": Method("mentornet", "self_paced/self_paced_mentornet", ((None, 0.7),),
+                         original_dir="selfpaced"),
+    "focal_loss": Method("mentornet", "focal_loss/focal_loss_mentornet", ((None, 0.7),),
+                         original_dir="focalloss"),
+    "mentornet_pd": Method("mentornet", "mentornet_pd1_g_1/mentornet_pd",
+                           ((0.2, 0.75), (0.4, 0.75), (0.8, 0.5)),
+                           example_dropout_rates="0.5,17,0.05,83",
+                           original_dir="mentornet_pd1_g_1"),
+    "mentornet_dd": Method("mentornet", "nl_0.2_percentile_90/mentornet_dd",
+                           ((0.2, 0.8), (0.4, 0.6), (0.8, 0.5)), burn_in_epoch=18,
+                           fixed_epoch_after_burn_in=True,
+                           example_dropout_rates="0.5,17,0.05,78,0.9,5",
+                           inception_example_dropout_rates="0.5,17,0.05,83",
+                           original_dir="mentornet_dd1"),
+    "baseline_mentornet": Method("mentornet", "baseline/baseline_mentornet"),
+    "spcl_linear": Method("mentornet", "spcl_linear/spcl_linear_mentornet"),
+    "hard_example_mining": Method("mentornet",
+                                  "hard_example_mining/hard_example_mining_mentornet"),
+}
+# The methods of the original commands and README tables, in their column order.
+ORIGINAL_METHODS = tuple(name for name, m in METHODS.items() if m.original_dir)
+# The original commands' noise fractions.
+NOISE_FRACTIONS = (0.2, 0.4, 0.8)
+
+
+def get_method(name):
+  if name not in METHODS:
+    raise ValueError(f"unknown method {name!r}; the table has: {', '.join(METHODS)}")
+  return METHODS[name]
+
+
+def _check_loss_p(loss_p):
+  if loss_p not in LOSS_P_MODES:
+    raise ValueError(f"loss_p must be one of {', '.join(LOSS_P_MODES)}, not {loss_p!r}")
+
+
+def written_loss_p_percentile(name, noise_fraction):
+  """p written in the original commands for the nearest noise fraction (0.7 where none)."""
+  written = get_method(name).written_loss_p
+  if not written:
+    return ORIGINAL_LOSS_P_PERCENTILE
+  if written[0][0] is None:
+    return written[0][1]
+  return min(written, key=lambda item: abs(item[0] - noise_fraction))[1]
+
+
+def loss_p_percentile(name, noise_fraction, loss_p=DEFAULT_LOSS_P):
+  """p of a method: 0.7, what the original ran (`effective`), or what it wrote (`written`)."""
+  _check_loss_p(loss_p)
+  get_method(name)
+  if loss_p == "effective":
+    return ORIGINAL_LOSS_P_PERCENTILE
+  return written_loss_p_percentile(name, noise_fraction)
+
+
+def example_dropout_rates(name, studentnet="resnet101"):
+  if studentnet not in STUDENTNETS:
+    raise ValueError(f"unknown studentnet {studentnet!r}; one of {', '.join(STUDENTNETS)}")
+  method = get_method(name)
+  if studentnet == "inception" and method.inception_example_dropout_rates:
+    return method.inception_example_dropout_rates
+  return method.example_dropout_rates
+
+
+def curriculum_settings(name, noise_fraction, studentnet="resnet101", loss_p=DEFAULT_LOSS_P):
+  """A method's settings at a noise fraction.
+
+  Returns:
+    {"curriculum": "baseline"}, or for a MentorNet method {"curriculum": "mentornet",
+    "mentornet": <path under mentornet_models/models>, "loss_p_percentile",
+    "burn_in_epoch", "fixed_epoch_after_burn_in", "loss_moving_average_decay",
+    "example_dropout_rates": "<[rate,n_epochs]+ string>"}.
+  """
+  method = get_method(name)
+  if method.curriculum == "baseline":
+    return {"curriculum": "baseline"}
+  return {"curriculum": method.curriculum, "mentornet": method.mentornet,
+          "loss_p_percentile": loss_p_percentile(name, noise_fraction, loss_p),
+          "burn_in_epoch": method.burn_in_epoch,
+          "fixed_epoch_after_burn_in": method.fixed_epoch_after_burn_in,
+          "loss_moving_average_decay": ORIGINAL_LOSS_MOVING_AVERAGE_DECAY,
+          "example_dropout_rates": example_dropout_rates(name, studentnet)}
+
+
+def shell_rows(studentnet, loss_p=DEFAULT_LOSS_P):
+  """The table as commands/lib.sh reads it, one line a method:
+
+  `method | original yes|no | mentornet path or - | p (or noise:p,...) | burn_in_epoch |
+  fixed yes|no | example_dropout_rates`.
+  """
+  _check_loss_p(loss_p)
+  rows = []
+  for name, method in METHODS.items():
+    original = "yes" if method.original_dir else "no"
+    if method.curriculum == "baseline":
+      rows.append(f"{name} | {original} | - | - | - | - | -")
+      continue
+    if loss_p == "written" and method.written_loss_p and method.written_loss_p[0][0] is not None:
+      pct = ",".join(f"{noise:g}:{p:g}" for noise, p in method.written_loss_p)
+    else:
+      pct = f"{loss_p_percentile(name, NOISE_FRACTIONS[0], loss_p):g}"
+    rows.append(" | ".join([
+        name, original, method.mentornet, pct, str(method.burn_in_epoch),
+        "yes" if method.fixed_epoch_after_burn_in else "no",
+        example_dropout_rates(name, studentnet)]))
+  return rows
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+  parser.add_argument("--studentnet", default="resnet101", choices=STUDENTNETS)
+  parser.add_argument("--loss_p", default=DEFAULT_LOSS_P, choices=LOSS_P_MODES,
+                      help="effective: p = 0.7 as the original ran; written: the commands' values")
+  args = parser.parse_args(argv)
+  print("\n".join(shell_rows(args.studentnet, args.loss_p)))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
