@@ -326,7 +326,7 @@ def test_reproduce_small_trains_on_human_labels(tmp_path):
             "--noise_type=human", f"--human_labels_file={label_file}"]
   out = tmp_path / "out"
   proc = subprocess.run(
-      script + [f"--output_dir={out}", "--methods=mentornet_dd",
+      script + [f"--output_dir={out}", "--methods=mentornet_dd", "--loss_p=written",
                 "--max_number_of_steps=2", "--eval_every=2", "--batch_size=8",
                 "--resnet_widths=8,8,16,16"],
       env=subprocess_env(), capture_output=True, text=True, timeout=600)
