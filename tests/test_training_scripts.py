@@ -33,29 +33,49 @@ def _latest_step(train_dir):
   return int(path.rsplit("-", 1)[1]) if path else 0
 
 
+# Far more steps than any test waits for: a run killed by `_kill_after_checkpoint` cannot have
+# finished, whatever the machine's speed.
+ENDLESS = "--max_number_of_steps=1000000"
+
+
+def _kill_after_checkpoint(command, train_dir, min_step):
+  """Starts `command` (an ENDLESS run), SIGKILLs it once a checkpoint at step >= `min_step`
+  exists, and returns the latest checkpoint's step after the kill. The kill is driven by that
+  observed state only; the deadline just bounds a hung run."""
+  proc = subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+  try:
+    deadline = time.time() + 300
+    while _latest_step(train_dir) < min_step:
+      assert proc.poll() is None, proc.stderr.read()[-3000:]
+      assert time.time() < deadline, f"no checkpoint at step >= {min_step} in 300 s"
+      time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+      proc.wait()
+    proc.stderr.close()
+  return _latest_step(train_dir)
+
+
 def test_baseline_resumes_after_kill_and_eval_writes_csv(tiny_cifar, tmp_path):
   train_dir = tmp_path / "train"
-  command = _script("cifar_train_baseline.py") + TINY_RESNET + [
+  common = _script("cifar_train_baseline.py") + TINY_RESNET + [
       f"--data_dir={tiny_cifar / '0.4'}", f"--train_log_dir={train_dir}", "--batch_size=16",
-      "--max_number_of_steps=60", "--save_interval_secs=1", "--verbose=2"]
-  proc = subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
-  try:
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None and _latest_step(train_dir) < 20:
-      time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-  finally:
-    proc.kill()
-  killed_at = _latest_step(train_dir)
-  assert 0 < killed_at < 60, killed_at
+      "--save_interval_secs=1", "--verbose=2"]
+  killed_at = _kill_after_checkpoint(common + [ENDLESS], train_dir, min_step=2)
+  assert killed_at >= 2
+  final_step = killed_at + 5
+  command = common + [f"--max_number_of_steps={final_step}"]
 
   resumed = _run(command)
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   assert f"Resuming from {train_dir}/ckpt-{killed_at} at step {killed_at}" in resumed.stdout
-  assert "Finished at step 60" in resumed.stdout
-  assert _latest_step(train_dir) == 60
+  assert f"Finished at step {final_step}" in resumed.stdout
+  assert _latest_step(train_dir) == final_step
 
   csv_path = tmp_path / "eval" / "accuracy.csv"
   eval_command = _script("cifar_eval.py") + TINY_RESNET + [
@@ -66,7 +86,7 @@ def test_baseline_resumes_after_kill_and_eval_writes_csv(tiny_cifar, tmp_path):
   rows = csv_path.read_text().strip().splitlines()
   assert rows[0] == "global_step,accuracy,loss"
   step, accuracy, loss = rows[1].split(",")
-  assert int(step) == 60 and 0.0 <= float(accuracy) <= 1.0 and float(loss) > 0
+  assert int(step) == final_step and 0.0 <= float(accuracy) <= 1.0 and float(loss) > 0
   assert list((tmp_path / "eval").glob("events.out.tfevents.*"))
   # A second look finds nothing new: each checkpoint is evaluated once.
   again = _run(eval_command)
