@@ -128,6 +128,43 @@ def test_mentornet_resume_restores_moving_average(tiny_cifar, random_mentornet, 
   assert "at step 6" in second.stdout and "Finished at step 9" in second.stdout
 
 
+HAND_WRITTEN_MENTORNET = """
+import sys
+import tensorflow as tf
+
+class Mentor(tf.Module):  # Written without the mentornet package: only the README contract.
+  def __init__(self):
+    super().__init__()
+    self.sharpness = tf.Variable(2.0, trainable=False)
+
+  @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+  def __call__(self, features):
+    return tf.sigmoid(-self.sharpness * features[:, 1:2])
+
+mentor = Mentor()
+tf.saved_model.save(mentor, sys.argv[1], signatures=mentor.__call__)
+"""
+
+
+def test_hand_written_tf_module_mentornet_trains_a_studentnet(tiny_cifar, tmp_path):
+  mentor_dir, train_dir = tmp_path / "mentor", tmp_path / "train"
+  saved = _run([sys.executable, "-c", HAND_WRITTEN_MENTORNET, str(mentor_dir)])
+  assert saved.returncode == 0, saved.stderr[-3000:]
+  trained = _run(_script("cifar_train_mentornet.py") + TINY_RESNET + [
+      f"--data_dir={tiny_cifar / '0.4'}", f"--train_log_dir={train_dir}", "--batch_size=16",
+      f"--trained_mentornet_dir={mentor_dir}", "--max_number_of_steps=3", "--verbose=0",
+      "--example_dropout_rates=0.0,100"])
+  assert trained.returncode == 0, trained.stderr[-3000:]
+  assert "Finished at step 3" in trained.stdout
+  # Its weights reached the trust report: v = sigmoid(-2 (loss - moving average)), not all 1.
+  import csv  # pylint: disable=import-outside-toplevel
+  with open(train_dir / "trust_report.csv", newline="") as f:
+    rows = list(csv.DictReader(f))
+  assert len(rows) == 160
+  weights = [float(r["trust"]) for r in rows]
+  assert 0.0 < min(weights) < max(weights) < 1.0
+
+
 BAD_INPUT_DRIVER = """
 import contextlib, io, json, runpy, sys
 from absl import flags
