@@ -76,9 +76,18 @@ def test_baseline_resumes_after_kill_and_eval_writes_csv(tiny_cifar, tmp_path):
   assert f"Resuming from {train_dir}/ckpt-{killed_at} at step {killed_at}" in resumed.stdout
   assert f"Finished at step {final_step}" in resumed.stdout
   assert _latest_step(train_dir) == final_step
+  # The changed step budget is said and recorded, not silently overwritten.
+  assert (f"resuming at step {killed_at} with changed settings: max_number_of_steps 1000000 -> "
+          f"{final_step}") in resumed.stdout
+  import json  # pylint: disable=import-outside-toplevel
+  record = json.loads((train_dir / "train_config.json").read_text())
+  assert record["max_number_of_steps"] == final_step
+  assert record["changes"] == [{"step": killed_at,
+                                "changed": {"max_number_of_steps": [1000000, final_step]}}]
 
+  # The eval job takes the StudentNet from the run's train_config.json (no TINY_RESNET here).
   csv_path = tmp_path / "eval" / "accuracy.csv"
-  eval_command = _script("cifar_eval.py") + TINY_RESNET + [
+  eval_command = _script("cifar_eval.py") + [
       f"--data_dir={tiny_cifar / 'val'}", f"--checkpoint_dir={train_dir}",
       f"--eval_dir={tmp_path / 'eval'}", f"--output_csv_file={csv_path}", "--run_once"]
   evaluated = _run(eval_command)
@@ -91,6 +100,36 @@ def test_baseline_resumes_after_kill_and_eval_writes_csv(tiny_cifar, tmp_path):
   # A second look finds nothing new: each checkpoint is evaluated once.
   again = _run(eval_command)
   assert again.returncode == 0 and len(csv_path.read_text().strip().splitlines()) == 2
+
+  # Eval jobs that cannot work stop at once with one line, before their eval_dir exists: a
+  # flag contradicting train_config.json, a checkpoint of another StudentNet (no record to
+  # correct the flags), a corrupt data file.
+  import shutil  # pylint: disable=import-outside-toplevel
+  bare_dir = tmp_path / "bare"
+  bare_dir.mkdir()
+  for path in train_dir.glob(f"ckpt-{final_step}.*"):
+    shutil.copy(path, bare_dir)
+  (bare_dir / "checkpoint").write_text(f'model_checkpoint_path: "ckpt-{final_step}"\n')
+  bad_val = tmp_path / "bad_val"
+  shutil.copytree(tiny_cifar / "val", bad_val)
+  victim = sorted(bad_val.glob("cifar10_test-*"))[0]
+  blob = bytearray(victim.read_bytes())
+  blob[len(blob) // 2:len(blob) // 2 + 64] = b"\xff" * 64
+  victim.write_bytes(bytes(blob))
+  new_eval = tmp_path / "new_eval"
+  common_eval = [f"--eval_dir={new_eval}", "--run_once"]
+  cases = [
+      ([f"--data_dir={tiny_cifar / 'val'}", f"--checkpoint_dir={train_dir}",
+        "--resnet_widths=8,8,16,32"], "contradicts the run's train_config.json"),
+      ([f"--data_dir={tiny_cifar / 'val'}", f"--checkpoint_dir={bare_dir}"],
+       f"checkpoint {bare_dir}/ckpt-{final_step} does not fit the StudentNet"),
+      ([f"--data_dir={bad_val}", f"--checkpoint_dir={train_dir}"],
+       f"corrupt TFRecord file {victim}"),
+  ]
+  results = _run_cases("cifar_eval.py", [argv + common_eval for argv, _ in cases])
+  for (code, stderr), (_, fragment) in zip(results, cases):
+    _check_one_error_line(code, stderr, fragment)
+  assert not new_eval.exists()
 
 
 def test_mentornet_resume_restores_moving_average(tiny_cifar, random_mentornet, tmp_path):
@@ -126,6 +165,35 @@ def test_mentornet_resume_restores_moving_average(tiny_cifar, random_mentornet, 
   second = _run(base + ["--max_number_of_steps=9"])
   assert second.returncode == 0, second.stderr[-3000:]
   assert "at step 6" in second.stdout and "Finished at step 9" in second.stdout
+
+
+def test_divergence_stops_with_the_step_and_keeps_finite_checkpoints(tiny_cifar, tmp_path):
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  train_dir = tmp_path / "train"
+  command = _script("cifar_train_baseline.py") + TINY_RESNET + [
+      f"--data_dir={tiny_cifar / '0.4'}", f"--train_log_dir={train_dir}", "--batch_size=16",
+      "--save_interval_secs=0", "--verbose=0", "--max_number_of_steps=40"]
+  diverged = _run(command + ["--learning_rate=1e6"])
+  errors = [line for line in diverged.stderr.splitlines() if line.startswith("error:")]
+  assert diverged.returncode == 2 and len(errors) == 1, diverged.stderr[-3000:]
+  bad_step = int(errors[0].split("NaN or Inf at step ")[1].split(" ")[0])
+  assert 1 < bad_step < 40
+  # Every step before it was saved (interval 0), none from it on; the newest is finite.
+  assert _latest_step(train_dir) == bad_step - 1
+  assert f"Last good checkpoint: {train_dir}/ckpt-{bad_step - 1}." in errors[0]
+  reader = tf.train.load_checkpoint(str(train_dir))
+  for name in reader.get_variable_to_shape_map():
+    value = reader.get_tensor(name)
+    if np.issubdtype(np.asarray(value).dtype, np.floating):
+      assert np.all(np.isfinite(value)), name
+
+  # Rerunning resumes from the last good checkpoint; here on 2 replicas, where the guard
+  # stops the run as well and saves nothing new.
+  again = _run(command + ["--learning_rate=1e6", "--cpu_replicas=2"])
+  assert f"Resuming from {train_dir}/ckpt-{bad_step - 1} at step {bad_step - 1}" in again.stdout
+  assert again.returncode == 2 and "NaN or Inf at step " in again.stderr, again.stderr[-3000:]
+  assert _latest_step(train_dir) == bad_step - 1
+
 
 
 HAND_WRITTEN_MENTORNET = """
@@ -210,6 +278,9 @@ BASELINE_BAD_INPUTS = [
     (["--task=1"], "--task=1"),
     (["--resnet_widths=16,32"], "needs exactly 4 widths"),
     (["--max_number_of_steps=0"], "--max_number_of_steps must be positive"),
+    (["--resnet_widths=16,160,80,640"], "must be positive and non-decreasing"),
+    (["--num_gpus=-1"], "--num_gpus must be >= 0"),
+    (["--device_id=gpu0"], "--device_id='gpu0' is not a comma-separated list of GPU ids"),
 ]
 
 
@@ -272,3 +343,30 @@ def test_corrupt_record_stops_with_file_name_and_keeps_checkpoints(tiny_cifar, t
   second = _run(command + ["--max_number_of_steps=50"])
   _check_one_error_line(second.returncode, second.stderr, f"corrupt TFRecord file {victim}")
   assert sorted(p.name for p in train_dir.iterdir() if p.name.startswith("ckpt-")) == saved
+
+
+DEVICE_ID_DRIVER = """
+import os, sys
+from absl import flags
+from mentornet import flags_lib
+flags_lib.define_data_and_model_flags()
+flags.FLAGS(["x"] + sys.argv[1:])
+flags_lib.apply_device_id()
+print("CUDA_VISIBLE_DEVICES=" + os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"))
+"""
+
+
+@pytest.mark.parametrize("inherited,argv,expected", [
+    ("2,3", ["--device_id=1"], "1"),  # An explicit --device_id wins over the environment.
+    ("2,3", [], "2,3"),  # The default keeps it (e.g. a scheduler's).
+    (None, [], "<unset>"),  # And keeps every GPU visible when nothing restricts them.
+])
+def test_device_id_against_inherited_cuda_visible_devices(inherited, argv, expected):
+  env = subprocess_env()
+  env.pop("CUDA_VISIBLE_DEVICES", None)
+  if inherited is not None:
+    env["CUDA_VISIBLE_DEVICES"] = inherited
+  proc = subprocess.run([sys.executable, "-c", DEVICE_ID_DRIVER] + argv, env=env,
+                        capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert proc.stdout.strip().splitlines()[-1] == f"CUDA_VISIBLE_DEVICES={expected}"
