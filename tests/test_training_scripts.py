@@ -1,4 +1,5 @@
 """The training and evaluation scripts end to end: resume after kill, eval CSV, bad inputs."""
+import pathlib
 import signal
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import CODE_DIR, subprocess_env
+from mentornet.errors import UsageError
 
 TINY_RESNET = ["--studentnet=resnet101", "--num_residual_units=1", "--resnet_widths=8,8,16,16"]
 
@@ -233,6 +235,67 @@ def test_hand_written_tf_module_mentornet_trains_a_studentnet(tiny_cifar, tmp_pa
   assert 0.0 < min(weights) < max(weights) < 1.0
 
 
+def _moving_average(checkpoint_path):
+  reader = tf.train.load_checkpoint(checkpoint_path)
+  keys = [k for k in reader.get_variable_to_shape_map()
+          if "loss_moving_average" in k and "OPTIMIZER" not in k]
+  assert len(keys) == 1, keys
+  return float(reader.get_tensor(keys[0]))
+
+
+def test_mentornet_run_survives_three_kills_and_a_truncated_checkpoint(tiny_cifar,
+                                                                      random_mentornet, tmp_path):
+  train_dir = tmp_path / "train"
+  base = _script("cifar_train_mentornet.py") + TINY_RESNET + [
+      f"--data_dir={tiny_cifar / '0.4'}", f"--train_log_dir={train_dir}", "--batch_size=16",
+      f"--trained_mentornet_dir={random_mentornet}", "--loss_moving_average_decay=0.9",
+      "--save_interval_secs=1", "--verbose=0"]
+  killed = []
+  for _ in range(3):  # Each kill lands after a checkpoint newer than the last kill's.
+    killed.append(_kill_after_checkpoint(base + [ENDLESS], train_dir,
+                                         min_step=(killed[-1] + 2) if killed else 6))
+  assert killed == sorted(set(killed)) and killed[0] >= 6
+
+  # Cut the newest checkpoint's data file short: the next start takes the one before it.
+  paths = tf.train.get_checkpoint_state(str(train_dir)).all_model_checkpoint_paths
+  newest, previous = paths[-1], paths[-2]
+  previous_step = int(previous.rsplit("-", 1)[1])
+  saved_average = _moving_average(previous)
+  assert saved_average > 0.0
+  data_file = pathlib.Path(newest + ".data-00000-of-00001")
+  data_file.write_bytes(data_file.read_bytes()[:data_file.stat().st_size // 2])
+
+  final = _run(base + [f"--max_number_of_steps={previous_step + 1}"])
+  assert final.returncode == 0, final.stderr[-3000:]
+  assert f"warning: checkpoint {newest} is unreadable" in final.stderr
+  assert f"Resuming from {previous} at step {previous_step}" in final.stdout
+  assert f"Finished at step {previous_step + 1}" in final.stdout
+  # One step with decay 0.9 from the restored average a: 0.9 a + 0.1 percentile >= 0.9 a (a
+  # reset to 0 would give 0.1 percentile, far below).
+  final_average = _moving_average(tf.train.latest_checkpoint(str(train_dir)))
+  assert final_average >= 0.9 * saved_average - 1e-6
+
+
+def test_all_unreadable_checkpoints_refuse_to_restart_from_zero(tmp_path, capsys):
+  from mentornet import training_loop  # pylint: disable=import-outside-toplevel
+  variable = tf.Variable(tf.range(100, dtype=tf.float32))
+  checkpoint = tf.train.Checkpoint(v=variable)
+  manager = tf.train.CheckpointManager(checkpoint, str(tmp_path), 3, checkpoint_name="ckpt")
+  for step in (1, 2):
+    variable.assign_add(tf.ones([100]))
+    manager.save(checkpoint_number=step)
+  for step in (1, 2):
+    data_file = tmp_path / f"ckpt-{step}.data-00000-of-00001"
+    data_file.write_bytes(data_file.read_bytes()[:100])
+  with pytest.raises(UsageError, match="no readable checkpoint in"):
+    training_loop.restore_newest_readable(checkpoint, str(tmp_path))
+  assert capsys.readouterr().err.count("is unreadable") == 2
+  # A readable checkpoint of another model is a mismatch, not a reason to fall back.
+  tf.train.Checkpoint(v=tf.Variable(tf.zeros([3]))).save(str(tmp_path / "other" / "ckpt"))
+  with pytest.raises(UsageError, match="does not match this model"):
+    training_loop.restore_newest_readable(checkpoint, str(tmp_path / "other"))
+
+
 BAD_INPUT_DRIVER = """
 import contextlib, io, json, runpy, sys
 from absl import flags
@@ -346,27 +409,32 @@ def test_corrupt_record_stops_with_file_name_and_keeps_checkpoints(tiny_cifar, t
 
 
 DEVICE_ID_DRIVER = """
-import os, sys
+import json, os, sys
 from absl import flags
 from mentornet import flags_lib
 flags_lib.define_data_and_model_flags()
-flags.FLAGS(["x"] + sys.argv[1:])
-flags_lib.apply_device_id()
-print("CUDA_VISIBLE_DEVICES=" + os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"))
+seen = []
+for inherited, argv in json.loads(sys.argv[1]):
+  os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+  if inherited is not None:
+    os.environ["CUDA_VISIBLE_DEVICES"] = inherited
+  flags.FLAGS.unparse_flags()
+  flags.FLAGS(["x"] + argv)
+  flags_lib.apply_device_id()
+  seen.append(os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"))
+print(json.dumps(seen))
 """
 
 
-@pytest.mark.parametrize("inherited,argv,expected", [
-    ("2,3", ["--device_id=1"], "1"),  # An explicit --device_id wins over the environment.
-    ("2,3", [], "2,3"),  # The default keeps it (e.g. a scheduler's).
-    (None, [], "<unset>"),  # And keeps every GPU visible when nothing restricts them.
-])
-def test_device_id_against_inherited_cuda_visible_devices(inherited, argv, expected):
-  env = subprocess_env()
-  env.pop("CUDA_VISIBLE_DEVICES", None)
-  if inherited is not None:
-    env["CUDA_VISIBLE_DEVICES"] = inherited
-  proc = subprocess.run([sys.executable, "-c", DEVICE_ID_DRIVER] + argv, env=env,
-                        capture_output=True, text=True, timeout=120)
+def test_device_id_against_inherited_cuda_visible_devices():
+  import json  # pylint: disable=import-outside-toplevel
+  cases = [
+      ("2,3", ["--device_id=1"], "1"),  # An explicit --device_id wins over the environment.
+      ("2,3", [], "2,3"),  # The default keeps it (e.g. a scheduler's).
+      (None, [], "<unset>"),  # And keeps every GPU visible when nothing restricts them.
+  ]
+  proc = _run([sys.executable, "-c", DEVICE_ID_DRIVER,
+               json.dumps([[inherited, argv] for inherited, argv, _ in cases])])
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert proc.stdout.strip().splitlines()[-1] == f"CUDA_VISIBLE_DEVICES={expected}"
+  assert json.loads(proc.stdout.strip().splitlines()[-1]) == [c[2] for c in cases]
+  assert "note: --device_id=1 replaces CUDA_VISIBLE_DEVICES=2,3" in proc.stdout
