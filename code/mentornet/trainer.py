@@ -167,7 +167,7 @@ class StudentTrainer(keras.Model):
         "total_loss": total_loss,
         "batch_sum_v": tf.reduce_sum(all_v),
         "learning_rate": tf.cast(self.optimizer.learning_rate, tf.float32),
-        "nonfinite_step": tf.convert_to_tensor(self.nonfinite_step),
+        "nonfinite_step": tf.cast(self.nonfinite_step, tf.float32),
     })
     if self._multi_worker:
       # Keras reduces logs across workers with `reduce(MEAN, axis=0)`, which needs a batch axis.
