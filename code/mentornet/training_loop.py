@@ -175,9 +175,8 @@ class StopOnNonFinite(keras.callbacks.Callback):
       last_good = self.manager.latest_checkpoint or "none (nothing was saved)"
       raise NonFiniteLossError(
           f"NaN or Inf at step {bad_step} (loss, gradients, batch-norm statistics or weights); "
-          "training stopped "
-          f"with nothing saved after step {bad_step - 1}. Last good checkpoint: {last_good}. "
-          "Rerunning resumes from it (lower --learning_rate first)")
+          f"training stopped with nothing saved after step {bad_step - 1}. Last good "
+          f"checkpoint: {last_good}. Rerunning resumes from it (lower --learning_rate first)")
 
 
 class ScalarSummaries(keras.callbacks.Callback):
