@@ -508,10 +508,13 @@ def _check_loaded_mentornet(loaded, where):
     raise UsageError(f"{where} is a SavedModel but not a MentorNet: not callable (no __call__ "
                      "and no single-input, single-output serving_default signature)")
   probe = _probe_features()
+  # Through the current strategy (the caller may be inside a MirroredStrategy scope, where
+  # mirrored variables are read in a replica context).
+  strategy = tf.distribute.get_strategy()
   problem = None
   for call in candidates:
     try:
-      v = call(tf.constant(probe))
+      v = strategy.experimental_local_results(strategy.run(call, args=(tf.constant(probe),)))[0]
     except Exception as e:  # pylint: disable=broad-except  (any failure means: not this way)
       problem = problem or ("fails on float32 [n, 4] features: " +
                             (str(e).strip().splitlines() or [type(e).__name__])[0][:200])
