@@ -4,7 +4,10 @@ Example (run beside the training job):
   python code/cifar_eval.py --dataset_name=cifar10 --data_dir=data/cifar10/val \
     --checkpoint_dir=cifar_models/cifar10/resnet/0.2/mentornet_pd1_g_1/train \
     --eval_dir=cifar_models/cifar10/resnet/0.2/mentornet_pd1_g_1/eval_val --studentnet=resnet101
-Add --run_once to evaluate the latest checkpoint and exit.
+Add --run_once to evaluate the latest checkpoint and exit. When the run's train_config.json is
+in --checkpoint_dir, the StudentNet flags default to the run's; a flag that contradicts it is
+an error. A wrong StudentNet or a corrupt data file stops the job with one line before
+--eval_dir is created; a checkpoint deleted while being read is skipped.
 """
 import os
 
@@ -16,6 +19,7 @@ from mentornet import flags_lib
 from mentornet import studentnets
 from mentornet.errors import UsageError
 from mentornet.errors import exit_on_usage_error
+from mentornet.learning import studentnet_dump
 
 flags_lib.define_data_and_model_flags(batch_size_default=25)
 flags_lib.define_master_flag()
@@ -28,16 +32,36 @@ flags.DEFINE_bool("run_once", False, "Evaluate the latest checkpoint and exit.")
 flags.DEFINE_float("eval_timeout_secs", None, "Stop after this long without a new checkpoint "
                    "(default: wait forever, as the original).")
 FLAGS = flags.FLAGS
+# Flags that default to the run's train_config.json.
+RUN_FLAGS = ("studentnet", "dataset_name", "num_residual_units", "resnet_widths")
+
+
+def apply_run_config(checkpoint_dir):
+  """Sets the RUN_FLAGS not given to the run's values; raises UsageError on a contradiction."""
+  record = studentnet_dump.read_train_config(checkpoint_dir) if os.path.isdir(
+      checkpoint_dir) else {}
+  for name in RUN_FLAGS:
+    if name not in record:
+      continue
+    recorded, value = record[name], FLAGS[name].value
+    if name == "resnet_widths":
+      recorded = ",".join(map(str, recorded))
+      value = ",".join(map(str, studentnets.parse_widths(value)))
+    if FLAGS[name].present and value != recorded:
+      raise UsageError(f"--{name}={value} contradicts the run's train_config.json in "
+                       f"--checkpoint_dir ({name}={recorded}); leave the flag out")
+    FLAGS[name].value = recorded
 
 
 @exit_on_usage_error
 def main(argv):
   del argv
   flags_lib.apply_device_id()
-  flags_lib.validate_data_flags(FLAGS.split_name)
   flags_lib.note_unused_master()
   if not FLAGS.checkpoint_dir:
     raise UsageError("--checkpoint_dir is required")
+  apply_run_config(FLAGS.checkpoint_dir)
+  flags_lib.validate_data_flags(FLAGS.split_name)
   if FLAGS.run_once and not os.path.isdir(FLAGS.checkpoint_dir):
     raise UsageError(f"--checkpoint_dir={FLAGS.checkpoint_dir} does not exist")
   eval_dir = FLAGS.eval_dir or os.path.join(FLAGS.checkpoint_dir, "eval_" + FLAGS.split_name)

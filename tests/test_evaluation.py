@@ -1,5 +1,8 @@
 """The checkpoint-polling evaluation job: once per checkpoint, survives deleted checkpoints."""
 import csv
+import shutil
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -9,6 +12,7 @@ import numpy_reference
 from mentornet import data
 from mentornet import evaluation
 from mentornet import studentnets
+from mentornet.errors import UsageError
 
 TINY = studentnets.StudentNetConfig(1, (8, 8, 16, 16), sync_batch_norm=False)
 
@@ -60,3 +64,79 @@ def test_each_checkpoint_once_and_deleted_ones_skipped(tiny_cifar, tmp_path):
     rows = list(csv.reader(f))
   assert rows[0] == ["global_step", "accuracy", "loss"]
   assert [int(r[0]) for r in rows[1:]] == [10, 30]
+
+
+def test_wrong_studentnet_stops_at_once_before_eval_dir(tiny_cifar, tmp_path):
+  _write_checkpoints(tmp_path / "train", [10])
+  wider = studentnets.StudentNetConfig(1, (8, 8, 16, 32), sync_batch_norm=False)
+  evaluator = evaluation.CheckpointEvaluator("resnet101", "cifar10", str(tiny_cifar / "val"),
+                                             "test", 16, wider)
+  # No timeout: before, a mismatch was "skipped" and the job waited forever.
+  with pytest.raises(UsageError, match="ckpt-10 does not fit the StudentNet"):
+    evaluation.run_eval_job(evaluator, str(tmp_path / "train"), str(tmp_path / "eval"),
+                            str(tmp_path / "eval.csv"), eval_interval_secs=0)
+  assert not (tmp_path / "eval").exists() and not (tmp_path / "eval.csv").exists()
+
+
+def test_corrupt_data_file_is_refused_before_any_checkpoint(tiny_cifar, tmp_path):
+  data_dir = tmp_path / "val"
+  shutil.copytree(tiny_cifar / "val", data_dir)
+  victim = sorted(data_dir.glob("cifar10_test-*"))[-1]
+  blob = bytearray(victim.read_bytes())
+  blob[len(blob) // 2:len(blob) // 2 + 64] = b"\xff" * 64
+  victim.write_bytes(bytes(blob))
+  with pytest.raises(UsageError, match=f"corrupt TFRecord file {victim}"):
+    evaluation.CheckpointEvaluator("resnet101", "cifar10", str(data_dir), "test", 16, TINY)
+
+
+def test_nonfinite_checkpoint_is_not_recorded_as_a_result(tiny_cifar, tmp_path, capsys):
+  student = studentnets.build_studentnet("resnet101", 10, TINY)
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(student=student),
+                                       str(tmp_path / "train"), 5, checkpoint_name="ckpt")
+  evaluator = evaluation.CheckpointEvaluator("resnet101", "cifar10", str(tiny_cifar / "val"),
+                                             "test", 16, TINY)
+  csv_path = tmp_path / "eval.csv"
+  manager.save(checkpoint_number=5)
+  evaluation.run_eval_job(evaluator, str(tmp_path / "train"), str(tmp_path / "eval"),
+                          str(csv_path), run_once=True)
+  for variable in student.weights:
+    variable.assign(tf.fill(variable.shape, np.nan))
+  manager.save(checkpoint_number=7)
+  results = evaluation.run_eval_job(evaluator, str(tmp_path / "train"), str(tmp_path / "eval"),
+                                    str(csv_path), run_once=True)
+  assert results == []
+  assert "step 7: non-finite loss" in capsys.readouterr().out
+  with open(csv_path, newline="") as f:
+    assert [row[0] for row in csv.reader(f)] == ["global_step", "5"]
+
+
+def test_polling_a_run_that_keeps_two_checkpoints(tiny_cifar, tmp_path):
+  """A writer saves a checkpoint every 0.2 s keeping 2 while the job polls without pause: it
+  never crashes, and whatever it manages to evaluate comes in strictly increasing steps."""
+  train_dir = tmp_path / "train"
+  student = studentnets.build_studentnet("resnet101", 10, TINY)
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(student=student), str(train_dir),
+                                       max_to_keep=2, checkpoint_name="ckpt")
+  manager.save(checkpoint_number=1)
+  written = [1]
+
+  def write():
+    for step in range(2, 16):
+      time.sleep(0.2)
+      manager.save(checkpoint_number=step)
+      written.append(step)
+
+  writer = threading.Thread(target=write)
+  writer.start()
+  evaluator = evaluation.CheckpointEvaluator("resnet101", "cifar10", str(tiny_cifar / "val"),
+                                             "test", 16, TINY)
+  try:
+    results = evaluation.run_eval_job(evaluator, str(train_dir), str(tmp_path / "eval"),
+                                      str(tmp_path / "eval.csv"), eval_interval_secs=0,
+                                      eval_timeout_secs=3)
+  finally:
+    writer.join()
+  steps = [step for step, _, _ in results]
+  assert steps and steps == sorted(set(steps)) and set(steps) <= set(written)
+  with open(tmp_path / "eval.csv", newline="") as f:
+    assert [int(row[0]) for row in list(csv.reader(f))[1:]] == steps

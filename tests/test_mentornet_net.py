@@ -233,12 +233,26 @@ def test_load_mentornet_rejects_what_is_not_a_mentornet(tmp_path):
   assert_one_line_usage_error(tmp_path / "empty",
                               "is not a MentorNet SavedModel (no saved_model.pb)")
 
-  other = tf.Module()
-  other.scale = tf.Variable(2.0)
-  other.__call__ = tf.function(lambda x: x * other.scale,
-                               input_signature=[tf.TensorSpec([None, 4], tf.float32)])
-  tf.saved_model.save(other, str(tmp_path / "other"))
-  assert_one_line_usage_error(tmp_path / "other", "not a MentorNet (no mentornet_format_version)")
+  def save_module(name, fn, signature=True):
+    module = tf.Module()
+    module.scale = tf.Variable(2.0)
+    module.__call__ = tf.function(lambda x: fn(x, module.scale),
+                                  input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+    tf.saved_model.save(module, str(tmp_path / name),
+                        signatures=module.__call__ if signature else None)
+    return tmp_path / name
+
+  assert_one_line_usage_error(save_module("wide", lambda x, s: x * s),
+                              "returns float32 [40, 4] for float32 [40, 4] features, expected "
+                              "float [40, 1]")
+  assert_one_line_usage_error(save_module("big", lambda x, s: x[:, :1] * s),
+                              "returns weights outside [0, 1] (from 0 to 40)")
+  assert_one_line_usage_error(save_module("nan", lambda x, s: tf.sigmoid(x[:, :1]) * np.nan),
+                              "non-finite")
+  no_call = tf.Module()
+  no_call.scale = tf.Variable(1.0)
+  tf.saved_model.save(no_call, str(tmp_path / "no_call"))
+  assert_one_line_usage_error(tmp_path / "no_call", "not callable")
 
   (tmp_path / "studentnet").mkdir()
   write_tf1_checkpoint(str(tmp_path / "studentnet"), {"resnet/conv/kernel": np.ones([3, 3])})
@@ -301,3 +315,40 @@ def test_final_cell_state_equals_keras_bidirectional_lstm_cell_states():
   kernel, bias = tf1_weights["fw"]
   bidirectional.forward_layer.set_weights([kernel[:2], kernel[2:], bias])
   assert not np.allclose(bidirectional(x[:, None, :])[2].numpy(), fw_c, atol=1e-3)
+
+
+class HandWrittenMentorNet(tf.Module):
+  """A MentorNet made without this package: v = sigmoid(w * (moving average - loss)).
+
+  Follows only the README contract (float32 [batch, 4] -> v [batch, 1] in [0, 1])."""
+
+  def __init__(self, sharpness=2.0):
+    super().__init__()
+    self.sharpness = tf.Variable(sharpness, trainable=False)
+
+  @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+  def __call__(self, x):
+    return tf.sigmoid(-self.sharpness * x[:, 1:2])
+
+
+def save_hand_written_mentornet(path, serving_only=False):
+  """Saves `HandWrittenMentorNet` with a serving_default signature (input `x`); returns v of
+  the probe-like `features` fixture's formula for checking."""
+  module = HandWrittenMentorNet()
+  if serving_only:  # Only the signature, with another input and output name.
+    serve = tf.function(lambda inputs: {"weight": module(inputs)},
+                        input_signature=[tf.TensorSpec([None, 4], tf.float32, name="inputs")])
+    holder = tf.Module()
+    holder.net = module
+    tf.saved_model.save(holder, str(path), signatures={"serving_default": serve})
+  else:
+    tf.saved_model.save(module, str(path), signatures=module.__call__)
+  return path
+
+
+@pytest.mark.parametrize("serving_only", [False, True])
+def test_a_mentornet_made_elsewhere_loads_by_behaviour(tmp_path, features, serving_only):
+  path = save_hand_written_mentornet(tmp_path / "hand", serving_only=serving_only)
+  mentornet = mentornet_net.load_mentornet(str(path))
+  v = mentornet(tf.constant(features)).numpy()
+  np.testing.assert_allclose(v, 1.0 / (1.0 + np.exp(2.0 * features[:, 1:2])), rtol=1e-5)

@@ -64,6 +64,6 @@ def test_bad_sizes(name, widths, units, fragment):
 
 def test_parse_widths():
   assert studentnets.parse_widths("16, 160,320,640") == (16, 160, 320, 640)
-  for bad in ("16,32", "a,b,c,d"):
+  for bad in ("16,32", "a,b,c,d", "16,160,80,640", "0,16,32,64"):
     with pytest.raises(UsageError):
       studentnets.parse_widths(bad)

@@ -203,3 +203,34 @@ def test_dropout_schedule_parses_original_default():
   assert rates.shape == (100,)
   assert rates[16] == 0.5 and rates[17] == np.float32(0.05) and rates[94] == 0.05
   assert rates[95] == 1.0
+
+
+@pytest.mark.parametrize("jit_compile,steps_per_execution", [(False, 1), (True, 2)])
+def test_first_nonfinite_step_is_recorded_and_updates_nothing(jit_compile, steps_per_execution):
+  images, labels, kernel, bias = _fixed_batch()
+  bad = images.copy()
+  bad[0, 0, 0, 0] = np.inf  # Step 3's batch: its loss is NaN.
+  batches = np.stack([images, images, bad, images, images])
+  features = {"image": batches, "id": np.zeros([5, BATCH], np.int64),
+              "clean_label": np.stack([labels] * 5)}
+  dataset = tf.data.Dataset.from_tensor_slices((features, np.stack([labels] * 5)))
+
+  def train(num_steps):
+    student = _student(kernel, bias)
+    model = trainer_lib.StudentTrainer(student, curriculum_lib.NoCurriculum(), max_steps=10)
+    model.compile(optimizer=keras.optimizers.SGD(LR), jit_compile=jit_compile,
+                  steps_per_execution=steps_per_execution)
+    recorder = _LogRecorder()
+    model.fit(dataset.take(num_steps), epochs=1, verbose=0, callbacks=[recorder],
+              shuffle=False)
+    return model, student, recorder.logs
+
+  _, good_student, good_logs = train(2)
+  model, student, logs = train(5)
+  assert int(model.nonfinite_step.numpy()) == 3
+  assert [log["nonfinite_step"] for log in good_logs][-1] == 0
+  assert logs[-1]["nonfinite_step"] == 3
+  # Steps 3-5 changed nothing: the weights are those after step 2, all finite.
+  for got, want in zip(student.weights, good_student.weights):
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+  assert int(model.optimizer.iterations.numpy()) == 5

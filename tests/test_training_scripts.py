@@ -1,4 +1,5 @@
 """The training and evaluation scripts end to end: resume after kill, eval CSV, bad inputs."""
+import pathlib
 import signal
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import CODE_DIR, subprocess_env
+from mentornet.errors import UsageError
 
 TINY_RESNET = ["--studentnet=resnet101", "--num_residual_units=1", "--resnet_widths=8,8,16,16"]
 
@@ -33,32 +35,61 @@ def _latest_step(train_dir):
   return int(path.rsplit("-", 1)[1]) if path else 0
 
 
+# Far more steps than any test waits for: a run killed by `_kill_after_checkpoint` cannot have
+# finished, whatever the machine's speed.
+ENDLESS = "--max_number_of_steps=1000000"
+
+
+def _kill_after_checkpoint(command, train_dir, min_step):
+  """Starts `command` (an ENDLESS run), SIGKILLs it once a checkpoint at step >= `min_step`
+  exists, and returns the latest checkpoint's step after the kill. The kill is driven by that
+  observed state only; the deadline just bounds a hung run."""
+  proc = subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+  try:
+    deadline = time.time() + 300
+    while _latest_step(train_dir) < min_step:
+      assert proc.poll() is None, proc.stderr.read()[-3000:]
+      assert time.time() < deadline, f"no checkpoint at step >= {min_step} in 300 s"
+      time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+      proc.wait()
+    proc.stderr.close()
+  return _latest_step(train_dir)
+
+
 def test_baseline_resumes_after_kill_and_eval_writes_csv(tiny_cifar, tmp_path):
   train_dir = tmp_path / "train"
-  command = _script("cifar_train_baseline.py") + TINY_RESNET + [
+  common = _script("cifar_train_baseline.py") + TINY_RESNET + [
       f"--data_dir={tiny_cifar / '0.4'}", f"--train_log_dir={train_dir}", "--batch_size=16",
-      "--max_number_of_steps=60", "--save_interval_secs=1", "--verbose=2"]
-  proc = subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
-  try:
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None and _latest_step(train_dir) < 20:
-      time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-  finally:
-    proc.kill()
-  killed_at = _latest_step(train_dir)
-  assert 0 < killed_at < 60, killed_at
+      "--save_interval_secs=1", "--verbose=2"]
+  killed_at = _kill_after_checkpoint(common + [ENDLESS], train_dir, min_step=2)
+  assert killed_at >= 2
+  final_step = killed_at + 5
+  command = common + [f"--max_number_of_steps={final_step}"]
 
   resumed = _run(command)
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   assert f"Resuming from {train_dir}/ckpt-{killed_at} at step {killed_at}" in resumed.stdout
-  assert "Finished at step 60" in resumed.stdout
-  assert _latest_step(train_dir) == 60
+  assert f"Finished at step {final_step}" in resumed.stdout
+  assert _latest_step(train_dir) == final_step
+  # The changed step budget is said and recorded, not silently overwritten.
+  assert (f"resuming at step {killed_at} with changed settings: max_number_of_steps 1000000 -> "
+          f"{final_step}") in resumed.stdout
+  import json  # pylint: disable=import-outside-toplevel
+  record = json.loads((train_dir / "train_config.json").read_text())
+  assert record["max_number_of_steps"] == final_step
+  assert record["changes"] == [{"step": killed_at,
+                                "changed": {"max_number_of_steps": [1000000, final_step]}}]
 
+  # The eval job takes the StudentNet from the run's train_config.json (no TINY_RESNET here).
   csv_path = tmp_path / "eval" / "accuracy.csv"
-  eval_command = _script("cifar_eval.py") + TINY_RESNET + [
+  eval_command = _script("cifar_eval.py") + [
       f"--data_dir={tiny_cifar / 'val'}", f"--checkpoint_dir={train_dir}",
       f"--eval_dir={tmp_path / 'eval'}", f"--output_csv_file={csv_path}", "--run_once"]
   evaluated = _run(eval_command + ["--master=local"])  # the original's TF1 flag, noted
@@ -67,11 +98,41 @@ def test_baseline_resumes_after_kill_and_eval_writes_csv(tiny_cifar, tmp_path):
   rows = csv_path.read_text().strip().splitlines()
   assert rows[0] == "global_step,accuracy,loss"
   step, accuracy, loss = rows[1].split(",")
-  assert int(step) == 60 and 0.0 <= float(accuracy) <= 1.0 and float(loss) > 0
+  assert int(step) == final_step and 0.0 <= float(accuracy) <= 1.0 and float(loss) > 0
   assert list((tmp_path / "eval").glob("events.out.tfevents.*"))
   # A second look finds nothing new: each checkpoint is evaluated once.
   again = _run(eval_command)
   assert again.returncode == 0 and len(csv_path.read_text().strip().splitlines()) == 2
+
+  # Eval jobs that cannot work stop at once with one line, before their eval_dir exists: a
+  # flag contradicting train_config.json, a checkpoint of another StudentNet (no record to
+  # correct the flags), a corrupt data file.
+  import shutil  # pylint: disable=import-outside-toplevel
+  bare_dir = tmp_path / "bare"
+  bare_dir.mkdir()
+  for path in train_dir.glob(f"ckpt-{final_step}.*"):
+    shutil.copy(path, bare_dir)
+  (bare_dir / "checkpoint").write_text(f'model_checkpoint_path: "ckpt-{final_step}"\n')
+  bad_val = tmp_path / "bad_val"
+  shutil.copytree(tiny_cifar / "val", bad_val)
+  victim = sorted(bad_val.glob("cifar10_test-*"))[0]
+  blob = bytearray(victim.read_bytes())
+  blob[len(blob) // 2:len(blob) // 2 + 64] = b"\xff" * 64
+  victim.write_bytes(bytes(blob))
+  new_eval = tmp_path / "new_eval"
+  common_eval = [f"--eval_dir={new_eval}", "--run_once"]
+  cases = [
+      ([f"--data_dir={tiny_cifar / 'val'}", f"--checkpoint_dir={train_dir}",
+        "--resnet_widths=8,8,16,32"], "contradicts the run's train_config.json"),
+      ([f"--data_dir={tiny_cifar / 'val'}", f"--checkpoint_dir={bare_dir}"],
+       f"checkpoint {bare_dir}/ckpt-{final_step} does not fit the StudentNet"),
+      ([f"--data_dir={bad_val}", f"--checkpoint_dir={train_dir}"],
+       f"corrupt TFRecord file {victim}"),
+  ]
+  results = _run_cases("cifar_eval.py", [argv + common_eval for argv, _ in cases])
+  for (code, stderr), (_, fragment) in zip(results, cases):
+    _check_one_error_line(code, stderr, fragment)
+  assert not new_eval.exists()
 
 
 def test_mentornet_resume_restores_moving_average(tiny_cifar, random_mentornet, tmp_path):
@@ -124,6 +185,133 @@ def test_mentornet_resume_restores_moving_average(tiny_cifar, random_mentornet, 
   assert "at step 6" in second.stdout and "Finished at step 9" in second.stdout
 
 
+def test_divergence_stops_with_the_step_and_keeps_finite_checkpoints(tiny_cifar, tmp_path):
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  train_dir = tmp_path / "train"
+  command = _script("cifar_train_baseline.py") + TINY_RESNET + [
+      f"--data_dir={tiny_cifar / '0.4'}", f"--train_log_dir={train_dir}", "--batch_size=16",
+      "--save_interval_secs=0", "--verbose=0", "--max_number_of_steps=40"]
+  diverged = _run(command + ["--learning_rate=1e6"])
+  errors = [line for line in diverged.stderr.splitlines() if line.startswith("error:")]
+  assert diverged.returncode == 2 and len(errors) == 1, diverged.stderr[-3000:]
+  bad_step = int(errors[0].split("NaN or Inf at step ")[1].split(" ")[0])
+  assert 1 < bad_step < 40
+  # Every step before it was saved (interval 0), none from it on; the newest is finite.
+  assert _latest_step(train_dir) == bad_step - 1
+  assert f"Last good checkpoint: {train_dir}/ckpt-{bad_step - 1}." in errors[0]
+  reader = tf.train.load_checkpoint(str(train_dir))
+  for name in reader.get_variable_to_shape_map():
+    value = reader.get_tensor(name)
+    if np.issubdtype(np.asarray(value).dtype, np.floating):
+      assert np.all(np.isfinite(value)), name
+
+  # Rerunning resumes from the last good checkpoint; here on 2 replicas, where the guard
+  # stops the run as well and saves nothing new.
+  again = _run(command + ["--learning_rate=1e6", "--cpu_replicas=2"])
+  assert f"Resuming from {train_dir}/ckpt-{bad_step - 1} at step {bad_step - 1}" in again.stdout
+  assert again.returncode == 2 and "NaN or Inf at step " in again.stderr, again.stderr[-3000:]
+  assert _latest_step(train_dir) == bad_step - 1
+
+
+
+HAND_WRITTEN_MENTORNET = """
+import sys
+import tensorflow as tf
+
+class Mentor(tf.Module):  # Written without the mentornet package: only the README contract.
+  def __init__(self):
+    super().__init__()
+    self.sharpness = tf.Variable(2.0, trainable=False)
+
+  @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+  def __call__(self, features):
+    return tf.sigmoid(-self.sharpness * features[:, 1:2])
+
+mentor = Mentor()
+tf.saved_model.save(mentor, sys.argv[1], signatures=mentor.__call__)
+"""
+
+
+def test_hand_written_tf_module_mentornet_trains_a_studentnet(tiny_cifar, tmp_path):
+  mentor_dir, train_dir = tmp_path / "mentor", tmp_path / "train"
+  saved = _run([sys.executable, "-c", HAND_WRITTEN_MENTORNET, str(mentor_dir)])
+  assert saved.returncode == 0, saved.stderr[-3000:]
+  trained = _run(_script("cifar_train_mentornet.py") + TINY_RESNET + [
+      f"--data_dir={tiny_cifar / '0.4'}", f"--train_log_dir={train_dir}", "--batch_size=16",
+      f"--trained_mentornet_dir={mentor_dir}", "--max_number_of_steps=3", "--verbose=0",
+      "--example_dropout_rates=0.0,100"])
+  assert trained.returncode == 0, trained.stderr[-3000:]
+  assert "Finished at step 3" in trained.stdout
+  # Its weights reached the trust report: v = sigmoid(-2 (loss - moving average)), not all 1.
+  import csv  # pylint: disable=import-outside-toplevel
+  with open(train_dir / "trust_report.csv", newline="") as f:
+    rows = list(csv.DictReader(f))
+  assert len(rows) == 160
+  weights = [float(r["trust"]) for r in rows]
+  assert 0.0 < min(weights) < max(weights) < 1.0
+
+
+def _moving_average(checkpoint_path):
+  reader = tf.train.load_checkpoint(checkpoint_path)
+  keys = [k for k in reader.get_variable_to_shape_map()
+          if "loss_moving_average" in k and "OPTIMIZER" not in k]
+  assert len(keys) == 1, keys
+  return float(reader.get_tensor(keys[0]))
+
+
+def test_mentornet_run_survives_three_kills_and_a_truncated_checkpoint(tiny_cifar,
+                                                                      random_mentornet, tmp_path):
+  train_dir = tmp_path / "train"
+  base = _script("cifar_train_mentornet.py") + TINY_RESNET + [
+      f"--data_dir={tiny_cifar / '0.4'}", f"--train_log_dir={train_dir}", "--batch_size=16",
+      f"--trained_mentornet_dir={random_mentornet}", "--loss_moving_average_decay=0.9",
+      "--save_interval_secs=1", "--verbose=0"]
+  killed = []
+  for _ in range(3):  # Each kill lands after a checkpoint newer than the last kill's.
+    killed.append(_kill_after_checkpoint(base + [ENDLESS], train_dir,
+                                         min_step=(killed[-1] + 2) if killed else 6))
+  assert killed == sorted(set(killed)) and killed[0] >= 6
+
+  # Cut the newest checkpoint's data file short: the next start takes the one before it.
+  paths = tf.train.get_checkpoint_state(str(train_dir)).all_model_checkpoint_paths
+  newest, previous = paths[-1], paths[-2]
+  previous_step = int(previous.rsplit("-", 1)[1])
+  saved_average = _moving_average(previous)
+  assert saved_average > 0.0
+  data_file = pathlib.Path(newest + ".data-00000-of-00001")
+  data_file.write_bytes(data_file.read_bytes()[:data_file.stat().st_size // 2])
+
+  final = _run(base + [f"--max_number_of_steps={previous_step + 1}"])
+  assert final.returncode == 0, final.stderr[-3000:]
+  assert f"warning: checkpoint {newest} is unreadable" in final.stderr
+  assert f"Resuming from {previous} at step {previous_step}" in final.stdout
+  assert f"Finished at step {previous_step + 1}" in final.stdout
+  # One step with decay 0.9 from the restored average a: 0.9 a + 0.1 percentile >= 0.9 a (a
+  # reset to 0 would give 0.1 percentile, far below).
+  final_average = _moving_average(tf.train.latest_checkpoint(str(train_dir)))
+  assert final_average >= 0.9 * saved_average - 1e-6
+
+
+def test_all_unreadable_checkpoints_refuse_to_restart_from_zero(tmp_path, capsys):
+  from mentornet import training_loop  # pylint: disable=import-outside-toplevel
+  variable = tf.Variable(tf.range(100, dtype=tf.float32))
+  checkpoint = tf.train.Checkpoint(v=variable)
+  manager = tf.train.CheckpointManager(checkpoint, str(tmp_path), 3, checkpoint_name="ckpt")
+  for step in (1, 2):
+    variable.assign_add(tf.ones([100]))
+    manager.save(checkpoint_number=step)
+  for step in (1, 2):
+    data_file = tmp_path / f"ckpt-{step}.data-00000-of-00001"
+    data_file.write_bytes(data_file.read_bytes()[:100])
+  with pytest.raises(UsageError, match="no readable checkpoint in"):
+    training_loop.restore_newest_readable(checkpoint, str(tmp_path))
+  assert capsys.readouterr().err.count("is unreadable") == 2
+  # A readable checkpoint of another model is a mismatch, not a reason to fall back.
+  tf.train.Checkpoint(v=tf.Variable(tf.zeros([3]))).save(str(tmp_path / "other" / "ckpt"))
+  with pytest.raises(UsageError, match="does not match this model"):
+    training_loop.restore_newest_readable(checkpoint, str(tmp_path / "other"))
+
+
 BAD_INPUT_DRIVER = """
 import contextlib, io, json, runpy, sys
 from absl import flags
@@ -169,6 +357,9 @@ BASELINE_BAD_INPUTS = [
     (["--task=1"], "--task=1"),
     (["--resnet_widths=16,32"], "needs exactly 4 widths"),
     (["--max_number_of_steps=0"], "--max_number_of_steps must be positive"),
+    (["--resnet_widths=16,160,80,640"], "must be positive and non-decreasing"),
+    (["--num_gpus=-1"], "--num_gpus must be >= 0"),
+    (["--device_id=gpu0"], "--device_id='gpu0' is not a comma-separated list of GPU ids"),
 ]
 
 
@@ -235,3 +426,35 @@ def test_corrupt_record_stops_with_file_name_and_keeps_checkpoints(tiny_cifar, t
   second = _run(command + ["--max_number_of_steps=50"])
   _check_one_error_line(second.returncode, second.stderr, f"corrupt TFRecord file {victim}")
   assert sorted(p.name for p in train_dir.iterdir() if p.name.startswith("ckpt-")) == saved
+
+
+DEVICE_ID_DRIVER = """
+import json, os, sys
+from absl import flags
+from mentornet import flags_lib
+flags_lib.define_data_and_model_flags()
+seen = []
+for inherited, argv in json.loads(sys.argv[1]):
+  os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+  if inherited is not None:
+    os.environ["CUDA_VISIBLE_DEVICES"] = inherited
+  flags.FLAGS.unparse_flags()
+  flags.FLAGS(["x"] + argv)
+  flags_lib.apply_device_id()
+  seen.append(os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"))
+print(json.dumps(seen))
+"""
+
+
+def test_device_id_against_inherited_cuda_visible_devices():
+  import json  # pylint: disable=import-outside-toplevel
+  cases = [
+      ("2,3", ["--device_id=1"], "1"),  # An explicit --device_id wins over the environment.
+      ("2,3", [], "2,3"),  # The default keeps it (e.g. a scheduler's).
+      (None, [], "<unset>"),  # And keeps every GPU visible when nothing restricts them.
+  ]
+  proc = _run([sys.executable, "-c", DEVICE_ID_DRIVER,
+               json.dumps([[inherited, argv] for inherited, argv, _ in cases])])
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert json.loads(proc.stdout.strip().splitlines()[-1]) == [c[2] for c in cases]
+  assert "note: --device_id=1 replaces CUDA_VISIBLE_DEVICES=2,3" in proc.stdout

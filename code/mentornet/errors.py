@@ -7,6 +7,10 @@ class UsageError(ValueError):
   """A bad flag, path or input file. The message is shown to the user as one line."""
 
 
+class NonFiniteLossError(UsageError):
+  """Training met a NaN or Inf loss or gradient (e.g. a learning rate too high); one line."""
+
+
 USAGE_EXIT_CODE = 2
 
 

@@ -6,6 +6,7 @@ For each checkpoint it computes accuracy and mean cross-entropy on the whole spl
 so a restarted eval job picks up where it stopped.
 """
 import csv
+import math
 import os
 import time
 
@@ -16,6 +17,7 @@ import tensorflow as tf
 
 from mentornet import data as data_lib
 from mentornet import studentnets
+from mentornet.errors import UsageError
 from mentornet.training_loop import checkpoint_step
 
 CSV_HEADER = ("global_step", "accuracy", "loss")
@@ -95,12 +97,19 @@ def append_csv_row(csv_path, step, accuracy, loss):
     writer.writerow([step, f"{accuracy:.6f}", f"{loss:.6f}"])
 
 
+class CheckpointGone(Exception):
+  """A checkpoint was deleted (or is unreadable) between being listed and being restored."""
+
+
 class CheckpointEvaluator:
   """Builds the StudentNet once and evaluates checkpoints of it on one split."""
 
   def __init__(self, studentnet, dataset_name, data_dir, split_name, batch_size,
                student_config=studentnets.StudentNetConfig(sync_batch_norm=False)):
     self.split = data_lib.describe_split(data_dir, dataset_name, split_name)
+    corrupt = data_lib.find_corrupt_file(self.split.files)
+    if corrupt is not None:
+      raise UsageError(f"corrupt TFRecord file {corrupt[0]}: {corrupt[1]}")
     self.dataset = data_lib.make_dataset(self.split, dataset_name, batch_size, training=False)
     self.student = studentnets.build_studentnet(studentnet, self.split.num_classes,
                                                 student_config)
@@ -108,8 +117,21 @@ class CheckpointEvaluator:
     self.example_losses = make_example_losses(self.student)
 
   def evaluate(self, checkpoint_path):
-    """Restores `checkpoint_path` and returns (step, accuracy, loss)."""
-    self.checkpoint.restore(checkpoint_path).expect_partial().assert_existing_objects_matched()
+    """Restores `checkpoint_path` and returns (step, accuracy, loss).
+
+    Raises `CheckpointGone` when its files disappeared (the trainer's CheckpointManager keeps
+    only the newest) or cannot be read, and `UsageError` when it does not fit the StudentNet
+    built from the flags (a wrong --studentnet, --num_residual_units or --resnet_widths).
+    """
+    try:
+      self.checkpoint.restore(checkpoint_path).expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as e:
+      first_line = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+      if (isinstance(e, tf.errors.OpError) or
+          not tf.io.gfile.exists(checkpoint_path + ".index")):
+        raise CheckpointGone(first_line) from e
+      raise UsageError(f"checkpoint {checkpoint_path} does not fit the StudentNet of --studentnet,"
+                       f" --num_residual_units and --resnet_widths: {first_line}") from e
     accuracy, loss = evaluate_student(self.student, self.dataset, self.example_losses)
     return checkpoint_step(checkpoint_path), accuracy, loss
 
@@ -124,8 +146,7 @@ def run_eval_job(evaluator, checkpoint_dir, eval_dir, output_csv_file=None,
   Returns:
     list of (step, accuracy, loss) evaluated by this call.
   """
-  os.makedirs(eval_dir, exist_ok=True)
-  writer = tf.summary.create_file_writer(eval_dir)
+  writer = None  # eval_dir is created with the first result, after the checks.
   done = evaluated_steps(output_csv_file)
   results = []
   if run_once:
@@ -142,12 +163,20 @@ def run_eval_job(evaluator, checkpoint_dir, eval_dir, output_csv_file=None,
       continue
     try:
       step, accuracy, loss = evaluator.evaluate(path)
-    except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError) as e:
-      # Deleted by the trainer's CheckpointManager (or half-written) while we looked.
-      logging.warning("skipping checkpoint %s: %s", path, str(e).splitlines()[0])
+    except CheckpointGone as e:
+      logging.warning("skipping checkpoint %s: %s", path, e)
       continue
     done.add(step)
+    if not math.isfinite(loss):
+      # NaN weights still give an "accuracy" (argmax of NaN logits): not a result.
+      logging.warning("checkpoint %s has a non-finite loss; not recorded", path)
+      print(f"{time.strftime('%H:%M:%S')} step {step}: non-finite loss ({loss}); not recorded "
+            "as a result", flush=True)
+      continue
     results.append((step, accuracy, loss))
+    if writer is None:
+      os.makedirs(eval_dir, exist_ok=True)
+      writer = tf.summary.create_file_writer(eval_dir)
     with writer.as_default(step=step):
       tf.summary.scalar("eval/accuracy", accuracy)
       tf.summary.scalar("total_loss", loss)
@@ -156,5 +185,6 @@ def run_eval_job(evaluator, checkpoint_dir, eval_dir, output_csv_file=None,
       append_csv_row(output_csv_file, step, accuracy, loss)
     print(f"{time.strftime('%H:%M:%S')} step {step}: accuracy {accuracy:.4f} loss {loss:.4f} "
           f"({evaluator.split.num_examples} examples)", flush=True)
-  writer.close()
+  if writer is not None:
+    writer.close()
   return results

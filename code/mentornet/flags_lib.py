@@ -26,8 +26,9 @@ def define_data_and_model_flags(batch_size_default=128):
   flags.DEFINE_string("dataset_name", "cifar10", f"One of {', '.join(datasets.DATASETS)}.")
   flags.DEFINE_string("studentnet", "resnet101",
                       f"StudentNet: one of {', '.join(studentnets.STUDENTNETS)}.")
-  flags.DEFINE_string("device_id", "0", "GPU id(s) to use (sets CUDA_VISIBLE_DEVICES); "
-                      "'' keeps the environment's setting.")
+  flags.DEFINE_string("device_id", "", "GPU id(s) to use, e.g. 0 or 0,1 (sets "
+                      "CUDA_VISIBLE_DEVICES, replacing an inherited value); '' (default) "
+                      "keeps the environment's setting: all GPUs unless it restricts them.")
   flags.DEFINE_integer("num_residual_units", studentnets.RESNET_DEFAULT_UNITS,
                        "ResNet residual units per stage (9 gives the original WRN-56).")
   flags.DEFINE_string("resnet_widths", ",".join(map(str, studentnets.RESNET_DEFAULT_WIDTHS)),
@@ -99,9 +100,20 @@ def define_mentornet_flags():
 
 
 def apply_device_id():
-  """Restricts visible GPUs to --device_id (before TensorFlow touches a GPU)."""
-  if FLAGS.device_id:
-    os.environ.setdefault("CUDA_VISIBLE_DEVICES", FLAGS.device_id)
+  """Restricts visible GPUs to --device_id (before TensorFlow touches a GPU).
+
+  An explicit --device_id wins over an inherited CUDA_VISIBLE_DEVICES (noted when it differs);
+  an empty one keeps the environment's. Raises `UsageError` unless it is GPU ids '0,1,...'.
+  """
+  device_id = FLAGS.device_id.replace(" ", "")
+  if not device_id:
+    return
+  if not all(item.isdigit() for item in device_id.split(",")):
+    raise UsageError(f"--device_id={FLAGS.device_id!r} is not a comma-separated list of GPU ids")
+  inherited = os.environ.get("CUDA_VISIBLE_DEVICES")
+  if inherited is not None and inherited != device_id:
+    print(f"note: --device_id={device_id} replaces CUDA_VISIBLE_DEVICES={inherited}", flush=True)
+  os.environ["CUDA_VISIBLE_DEVICES"] = device_id
 
 
 def validate_data_flags(split="train"):
@@ -155,6 +167,9 @@ def train_config_from_flags(curriculum, curriculum_settings=None):
   if FLAGS.cifarnet_fc_weight_decay < 0:
     raise UsageError(f"--cifarnet_fc_weight_decay must be >= 0, got "
                      f"{FLAGS.cifarnet_fc_weight_decay:g}")
+  for name in ("num_gpus", "cpu_replicas"):
+    if FLAGS[name].value < 0:
+      raise UsageError(f"--{name} must be >= 0, got {FLAGS[name].value}")
   if FLAGS.num_epochs_per_decay <= 0:
     raise UsageError(f"--num_epochs_per_decay must be positive, got {FLAGS.num_epochs_per_decay}")
   return TrainConfig(

@@ -421,11 +421,13 @@ def _load_imported_tf1_checkpoint(checkpoint_path_or_dir):
 
 
 def load_mentornet(path, flag_name="trained_mentornet_dir"):
-  """Loads a MentorNet SavedModel after checking it is one; returns the loaded object.
+  """Loads a MentorNet SavedModel after checking it is one (by probing it); returns it.
 
-  The result `m` has `m(features float32 [batch, 4]) -> v [batch, 1]`, `m.logit`,
-  `m.signatures['serving_default']` and `m.trainable_variables == []`. Call it inside a
-  `tf.distribute` strategy scope to get mirrored variables.
+  The result `m` has `m(features float32 [batch, 4]) -> v [batch, 1]`: the loaded object, or
+  a wrapper of its `serving_default` signature when only that takes [batch, 4] features. Any
+  SavedModel following that contract loads, whoever made it (see `_check_loaded_mentornet`);
+  this package's exports also have `m.logit` and `m.trainable_variables == []`. Call it
+  inside a `tf.distribute` strategy scope to get mirrored variables.
 
   For old command lines, `path` may also be an original TF1 MentorNet checkpoint (a checkpoint
   prefix, or a directory whose `checkpoint` file names the latest one, as `--trained_mentornet_dir`
@@ -455,24 +457,82 @@ def load_mentornet(path, flag_name="trained_mentornet_dir"):
   except Exception as e:  # pylint: disable=broad-except  (corrupt files raise many types)
     first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
     raise UsageError(f"{where} is not a readable SavedModel: {first_line}") from e
-  _check_loaded_mentornet(loaded, where)
-  return loaded
+  return _check_loaded_mentornet(loaded, where)
+
+
+def _probe_features():
+  """float32 [40, 4]: losses 0..20, loss - moving average -10..10, labels 0/1, epochs 0..99."""
+  count = 40
+  losses = np.linspace(0.0, 20.0, count)
+  return np.stack([losses, losses - 10.0, np.arange(count) % NUM_LABELS,
+                   np.linspace(0, NUM_EPOCHS - 1, count).round()], axis=1).astype(np.float32)
+
+
+class _SignatureMentorNet(tf.Module):
+  """A SavedModel's single-input, single-output `serving_default` as `m(features) -> v`."""
+
+  def __init__(self, loaded, signature):
+    super().__init__(name="mentornet_signature")
+    self._loaded = loaded  # Keeps the signature's variables alive.
+    self._signature = signature
+    self._input_name = next(iter(signature.structured_input_signature[1]))
+
+  def __call__(self, features):
+    outputs = self._signature(**{self._input_name: features})
+    return next(iter(outputs.values()))
+
+
+def _signature_call(loaded):
+  """`loaded`'s serving_default as a callable, or None unless it maps one input to one output."""
+  signature = getattr(loaded, "signatures", {}).get("serving_default")
+  if (signature is None or len(signature.structured_input_signature[1]) != 1 or
+      len(signature.structured_outputs) != 1):
+    return None
+  return _SignatureMentorNet(loaded, signature)
 
 
 def _check_loaded_mentornet(loaded, where):
-  """Raises `UsageError` unless `loaded` has the format marker and a [None, 4] float32 __call__."""
+  """Returns `loaded` (or its serving_default) after probing it as a MentorNet; else UsageError.
+
+  Any SavedModel that maps a probe batch float32 [n, 4] to a finite float [n, 1] in [0, 1],
+  through `loaded(features)` or its `serving_default` signature, is one. The format marker is
+  optional metadata: only a version newer than this code's is refused.
+  """
   marker = getattr(loaded, FORMAT_MARKER, None)
-  if marker is None:
-    raise UsageError(f"{where} is a SavedModel but not a MentorNet (no {FORMAT_MARKER})")
-  version = int(marker.numpy())
-  if version > FORMAT_VERSION:
-    raise UsageError(f"{where} has MentorNet format {version}; this version reads up to "
-                     f"{FORMAT_VERSION} (upgrade mentornet)")
-  try:
-    loaded.__call__.get_concrete_function(_FEATURES_SPEC)
-  except (AttributeError, TypeError, ValueError) as e:
-    raise UsageError(f"{where} is a SavedModel but has no MentorNet call taking float32 "
-                     f"[None, {FEATURE_DIM}] features") from e
+  if marker is not None and int(marker.numpy()) > FORMAT_VERSION:
+    raise UsageError(f"{where} has MentorNet format {int(marker.numpy())}; this version reads "
+                     f"up to {FORMAT_VERSION} (upgrade mentornet)")
+  candidates = [c for c in (loaded if callable(loaded) else None, _signature_call(loaded))
+                if c is not None]
+  if not candidates:
+    raise UsageError(f"{where} is a SavedModel but not a MentorNet: not callable (no __call__ "
+                     "and no single-input, single-output serving_default signature)")
+  probe = _probe_features()
+  # Through the current strategy (the caller may be inside a MirroredStrategy scope, where
+  # mirrored variables are read in a replica context).
+  strategy = tf.distribute.get_strategy()
+  problem = None
+  for call in candidates:
+    try:
+      v = strategy.experimental_local_results(strategy.run(call, args=(tf.constant(probe),)))[0]
+    except Exception as e:  # pylint: disable=broad-except  (any failure means: not this way)
+      problem = problem or ("fails on float32 [n, 4] features: " +
+                            (str(e).strip().splitlines() or [type(e).__name__])[0][:200])
+      continue
+    v = tf.convert_to_tensor(v)
+    if v.shape != (len(probe), 1) or not v.dtype.is_floating:
+      problem = (f"returns {v.dtype.name} {v.shape.as_list()} for float32 [{len(probe)}, "
+                 f"{FEATURE_DIM}] features, expected float [{len(probe)}, 1]")
+      continue
+    values = v.numpy().astype(np.float64)
+    if not np.all(np.isfinite(values)):
+      problem = "returns non-finite weights (NaN or Inf)"
+      continue
+    if values.min() < 0.0 or values.max() > 1.0:
+      problem = f"returns weights outside [0, 1] (from {values.min():g} to {values.max():g})"
+      continue
+    return call
+  raise UsageError(f"{where} is a SavedModel but not a MentorNet: it {problem}")
 
 
 def shipped_mentornet_dir(name):

@@ -250,13 +250,15 @@ def build_studentnet(name, num_classes, config=StudentNetConfig()):
 
 
 def parse_widths(text):
-  """Parses `--resnet_widths` ('16,160,320,640') into a tuple of 4 ints."""
+  """Parses `--resnet_widths` ('16,160,320,640') into a tuple of 4 positive non-decreasing ints."""
   try:
     widths = tuple(int(w) for w in str(text).replace(" ", "").split(",") if w)
   except ValueError:
     raise UsageError(f"--resnet_widths={text!r} is not a comma-separated list of integers")
   if len(widths) != 4:
     raise UsageError(f"--resnet_widths={text!r} needs exactly 4 widths (stem and 3 stages)")
+  if min(widths) < 1 or list(widths) != sorted(widths):
+    raise UsageError(f"--resnet_widths={text!r} must be positive and non-decreasing")
   return widths
 
 

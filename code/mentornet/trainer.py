@@ -4,6 +4,9 @@
   per-example cross-entropy -> curriculum weights v (constants) ->
   loss = sum(loss * v) / global_batch + weight_decay * sum(v) / global_batch.
 With `NoCurriculum` (v = 1) this is exactly the baseline objective mean(loss) + weight_decay.
+From the first step whose loss, gradients, batch-norm statistics or updated weights are NaN or
+Inf on, steps update nothing and `nonfinite_step` (also in the step logs) holds that step;
+`training_loop` then stops the run without saving it.
 """
 import keras
 import tensorflow as tf
@@ -37,6 +40,23 @@ def _divide_gradient(gradient, divisor):
   return gradient / tf.cast(divisor, gradient.dtype)
 
 
+def _all_finite(tensors):
+  """Scalar bool: every element of `tensors` (dense, `tf.IndexedSlices` or None) is finite."""
+  checks = [tf.reduce_all(tf.math.is_finite(t.values if isinstance(t, tf.IndexedSlices) else t))
+            for t in tensors if t is not None]
+  return tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
+
+
+def _zero_unless(keep, gradient):
+  """`gradient` where the scalar bool `keep` holds, else zeros (dense, IndexedSlices or None)."""
+  if gradient is None:
+    return None
+  if isinstance(gradient, tf.IndexedSlices):
+    return tf.IndexedSlices(tf.where(keep, gradient.values, tf.zeros_like(gradient.values)),
+                            gradient.indices, gradient.dense_shape)
+  return tf.where(keep, gradient, tf.zeros_like(gradient))
+
+
 class StudentTrainer(keras.Model):
   """Trains `student` (images -> logits) under `curriculum`.
 
@@ -59,6 +79,11 @@ class StudentTrainer(keras.Model):
     self.data_util_tracker = keras.metrics.Mean(name="data_util")
     self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
     self.loss_tracker = keras.metrics.Mean(name="loss")
+    # The first global step (1-based, as checkpoint numbers) that was not finite (see
+    # `_finite_step`, `_record_nonfinite`); 0 while every step was finite.
+    self.nonfinite_step = self.add_weight(shape=(), dtype="int64", initializer="zeros",
+                                          trainable=False, name="nonfinite_step",
+                                          aggregation="only_first_replica")
     self.built = student.built
 
   def build(self, input_shape=None):
@@ -117,6 +142,12 @@ class StudentTrainer(keras.Model):
     curriculum_vars = self.curriculum.curriculum_variables
     gradients = tape.gradient(scaled_loss, student_vars + curriculum_vars)
     learning_rate = tf.cast(self.optimizer.learning_rate, tf.float32)  # this step's rate
+    weighted_loss = tf.reduce_mean(all_losses * all_v)
+    total_loss = weighted_loss + decay * used_fraction
+    # From the first non-finite step on, nothing is updated (gradients zeroed).
+    finite = self._finite_step(total_loss, gradients)
+    healthy = tf.logical_and(finite, tf.convert_to_tensor(self.nonfinite_step) == 0)
+    gradients = [_zero_unless(healthy, g) for g in gradients]
     self.optimizer.apply(gradients[:len(student_vars)], student_vars)
     if curriculum_vars:
       # Undo a mixed-precision loss scale (1 otherwise): the curriculum gets true gradients.
@@ -124,9 +155,8 @@ class StudentTrainer(keras.Model):
       curriculum_gradients = [_divide_gradient(g, loss_scale)
                               for g in gradients[len(student_vars):]]
       self.curriculum.apply_gradients(curriculum_gradients, labels, features)
+    self._record_nonfinite(step, finite, num_replicas)
 
-    weighted_loss = tf.reduce_mean(all_losses * all_v)
-    total_loss = weighted_loss + decay * used_fraction
     self.loss_tracker.update_state(total_loss)
     self.accuracy_tracker.update_state(labels, logits)
     self.data_util_tracker.update_state(
@@ -139,11 +169,33 @@ class StudentTrainer(keras.Model):
         "total_loss": total_loss,
         "batch_sum_v": tf.reduce_sum(all_v),
         "learning_rate": learning_rate,
+        "nonfinite_step": tf.cast(self.nonfinite_step, tf.float32),
     })
     if self._multi_worker:
       # Keras reduces logs across workers with `reduce(MEAN, axis=0)`, which needs a batch axis.
       logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
     return logs
+
+  def _finite_step(self, total_loss, gradients):
+    """Scalar bool, this replica's view before the update: the global `total_loss`, the
+    StudentNet's non-trainable state (batch-norm statistics, already updated by the forward
+    pass) and the gradients are finite. Gradients are not checked under a `LossScaleOptimizer`,
+    which skips non-finite ones itself (they are expected while its scale adapts)."""
+    checks = [tf.math.is_finite(total_loss), _all_finite(self.student.non_trainable_variables)]
+    if not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+      checks.append(_all_finite(gradients))
+    return tf.reduce_all(tf.stack(checks))
+
+  def _record_nonfinite(self, step, finite_before, num_replicas):
+    """Records `step` + 1 in `nonfinite_step` (if none yet) unless this step was finite on
+    every replica, updated weights included; one scalar all-reduce makes replicas agree."""
+    finite = tf.logical_and(finite_before, _all_finite(self.student.trainable_variables))
+    bad = tf.cast(tf.logical_not(finite), tf.float32)
+    if num_replicas > 1:
+      bad = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, bad)
+    previous = tf.convert_to_tensor(self.nonfinite_step)
+    self.nonfinite_step.assign(
+        tf.where(tf.logical_and(previous == 0, bad > 0.0), step + 1, previous))
 
   @property
   def _multi_worker(self):

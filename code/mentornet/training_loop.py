@@ -10,6 +10,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 import time
 from typing import Optional, Tuple
@@ -23,6 +24,7 @@ from mentornet import data as data_lib
 from mentornet import distribution
 from mentornet import studentnets
 from mentornet import trainer as trainer_lib
+from mentornet.errors import NonFiniteLossError
 from mentornet.errors import UsageError
 
 CHECKPOINT_NAME = "ckpt"
@@ -87,6 +89,26 @@ def check_resume_compatible(config):
           f"not {current[key]!r}; use a new --train_log_dir")
 
 
+def _record_with_changes(config, resumed_from):
+  """The train_config.json record of `config`, keeping the earlier record's `changes` list and
+  adding {"step", "changed": {field: [old, new]}} (also printed) when a resumed run's fields
+  differ. RESUME_MUST_MATCH fields never get here (`check_resume_compatible` refuses them)."""
+  record = _config_record(config)
+  path = os.path.join(config.train_log_dir, CONFIG_FILE)
+  previous = _read_json(path) if os.path.exists(path) else {}
+  changes = list(previous.pop("changes", []))
+  changed = {key: [previous[key], value] for key, value in record.items()
+             if key in previous and previous[key] != value}
+  if changed:
+    changes.append({"step": resumed_from, "changed": changed})
+    shown = ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in changed.items())
+    print(f"note: resuming at step {resumed_from} with changed settings: {shown} (recorded "
+          f"under 'changes' in {path})", flush=True)
+  if changes:
+    record["changes"] = changes
+  return record
+
+
 def _config_record(config):
   record = dataclasses.asdict(config)
   record["resnet_widths"] = list(config.resnet_widths)
@@ -122,6 +144,8 @@ class CheckpointEverySecs(keras.callbacks.Callback):
     self._last_save = time.time()
 
   def _save(self):
+    if int(self.model.nonfinite_step.numpy()):
+      return  # Never write weights of or after a non-finite step.
     step = int(self.model.optimizer.iterations.numpy())
     if self.manager.latest_checkpoint and self.manager.latest_checkpoint.endswith(f"-{step}"):
       return
@@ -135,6 +159,25 @@ class CheckpointEverySecs(keras.callbacks.Callback):
 
   def on_train_end(self, logs=None):
     self._save()
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+  """Raises `NonFiniteLossError` naming the step and the last good checkpoint as soon as the
+  logs report a non-finite step (`StudentTrainer.nonfinite_step`, read from the logs the step
+  returns: no extra device read). Put it before `CheckpointEverySecs`."""
+
+  def __init__(self, manager):
+    super().__init__()
+    self.manager = manager
+
+  def on_train_batch_end(self, batch, logs=None):
+    bad_step = int(np.asarray((logs or {}).get("nonfinite_step", 0)).reshape(-1)[0])
+    if bad_step:
+      last_good = self.manager.latest_checkpoint or "none (nothing was saved)"
+      raise NonFiniteLossError(
+          f"NaN or Inf at step {bad_step} (loss, gradients, batch-norm statistics or weights); "
+          f"training stopped with nothing saved after step {bad_step - 1}. Last good "
+          f"checkpoint: {last_good}. Rerunning resumes from it (lower --learning_rate first)")
 
 
 class ScalarSummaries(keras.callbacks.Callback):
@@ -196,6 +239,37 @@ def checkpoint_step(path):
   return int(os.path.basename(path).rsplit("-", 1)[1])
 
 
+def restore_newest_readable(checkpoint, train_log_dir):
+  """Restores the newest checkpoint of `train_log_dir` that can be read; returns its path.
+
+  An unreadable one (e.g. its data file cut short by a full disk) is passed over with a
+  warning for the one before it. Returns None when there is no checkpoint; raises
+  `UsageError` when one does not match the model, or when none is readable (never a silent
+  start from step 0).
+  """
+  state = tf.train.get_checkpoint_state(train_log_dir)
+  paths = list(state.all_model_checkpoint_paths) if state else []
+  latest = tf.train.latest_checkpoint(train_log_dir)
+  if latest and latest not in paths:
+    paths.append(latest)
+  for path in reversed(paths):
+    try:
+      checkpoint.restore(path).assert_existing_objects_matched()
+      return path
+    except (AssertionError, ValueError) as e:
+      raise UsageError(f"cannot resume from {path}: it does not match this model "
+                       f"({str(e).splitlines()[0][:200]}); use a new --train_log_dir") from e
+    except (tf.errors.OpError, IndexError) as e:
+      message = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+      logging.warning("checkpoint %s is unreadable (%s)", path, message)
+      print(f"warning: checkpoint {path} is unreadable ({message}); trying the one before it",
+            file=sys.stderr, flush=True)
+  if paths:
+    raise UsageError(f"no readable checkpoint in --train_log_dir={train_log_dir} (tried "
+                     f"{len(paths)}); move them away to start again from step 0")
+  return None
+
+
 def run_training(config, make_curriculum, strategy=None, extra_callbacks=()):
   """Trains until `config.max_number_of_steps`, resuming from `train_log_dir` if possible.
 
@@ -234,20 +308,16 @@ def run_training(config, make_curriculum, strategy=None, extra_callbacks=()):
   manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, config.max_checkpoints_to_keep,
                                        checkpoint_name=CHECKPOINT_NAME,
                                        keep_checkpoint_every_n_hours=24)
-  latest = tf.train.latest_checkpoint(config.train_log_dir)
+  latest = restore_newest_readable(checkpoint, config.train_log_dir)
   resumed_from = 0
   if latest:
-    try:
-      checkpoint.restore(latest).assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as e:
-      raise UsageError(f"cannot resume from {latest}: it does not match this model "
-                       f"({str(e).splitlines()[0][:200]}); use a new --train_log_dir")
     resumed_from = int(model.optimizer.iterations.numpy())
     logging.info("resumed from %s at step %d", latest, resumed_from)
     print(f"Resuming from {latest} at step {resumed_from}", flush=True)
   if is_chief:
+    record = _record_with_changes(config, resumed_from)
     with open(os.path.join(config.train_log_dir, CONFIG_FILE), "w", encoding="utf-8") as f:
-      json.dump(_config_record(config), f, indent=2, sort_keys=True)
+      json.dump(record, f, indent=2, sort_keys=True)
 
   if resumed_from >= config.max_number_of_steps:
     print(f"Already trained {resumed_from} >= {config.max_number_of_steps} steps; nothing to do.")
@@ -258,6 +328,7 @@ def run_training(config, make_curriculum, strategy=None, extra_callbacks=()):
     dataset = distribution.shard_by_data(dataset)
     steps_per_epoch = max(1, split.num_examples // config.batch_size)
     callbacks = [
+        StopOnNonFinite(manager),
         StopAtStep(config.max_number_of_steps),
         CheckpointEverySecs(manager, config.save_interval_secs),
         ScalarSummaries(config.train_log_dir, config.save_summaries_secs, enabled=is_chief),

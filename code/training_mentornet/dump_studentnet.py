@@ -25,6 +25,7 @@ except ImportError:  # Run from a source checkout without `pip install`: code/ h
   sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from mentornet import errors  # pylint: disable=g-import-not-at-top
+from mentornet import flags_lib  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 
@@ -48,7 +49,8 @@ flags.DEFINE_integer("num_residual_units", None, "Default: from train_config.jso
 flags.DEFINE_string("resnet_widths", None, "Default: from train_config.json.")
 flags.DEFINE_integer("max_number_of_steps", None, "Steps of the whole run, to date the "
                      "checkpoints (default: from train_config.json).")
-flags.DEFINE_string("device_id", "0", "GPU id(s) to use (sets CUDA_VISIBLE_DEVICES).")
+flags.DEFINE_string("device_id", "", "GPU id(s) to use (sets CUDA_VISIBLE_DEVICES); '' keeps "
+                    "the environment's setting.")
 
 
 def _parse_steps(items):
@@ -64,8 +66,7 @@ def _parse_steps(items):
 @errors.exit_on_usage_error
 def main(argv):
   del argv  # Checked by exit_on_usage_error.
-  if FLAGS.device_id:
-    os.environ.setdefault("CUDA_VISIBLE_DEVICES", FLAGS.device_id)
+  flags_lib.apply_device_id()
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
