@@ -39,7 +39,11 @@ from mentornet.errors import UsageError
 from mentornet.errors import exit_on_usage_error
 
 flags.DEFINE_string("data", None, "npz with x_train, y_train and x_test, y_test (or x_val, y_val).")
-flags.DEFINE_float("noise_fraction", 0.4, "Symmetric label noise of the training set.")
+flags.DEFINE_float("noise_fraction", 0.4, "Label noise of the training set.")
+flags.DEFINE_enum("noise_type", "symmetric", list(noise.NOISE_TYPES),
+                  "Label noise: symmetric (the original's) or asymmetric (class flips).")
+flags.DEFINE_integer("examples_per_class", 0, "Keep this many training images per class (a "
+                     "seeded subsample, before the noise and the validation split); 0: all.")
 flags.DEFINE_string("output_dir", "runs/reproduce_small", "Where data, runs and results go.")
 flags.DEFINE_list("methods", "baseline,self_paced,focal_loss,mentornet_pd,mentornet_dd,"
                   "data_parameters,oracle", "Methods to run, in order.")
@@ -50,6 +54,9 @@ flags.DEFINE_integer("num_residual_units", 1, "StudentNet ResNet units per stage
 flags.DEFINE_string("resnet_widths", "16,32,64,128", "StudentNet ResNet widths.")
 flags.DEFINE_float("val_fraction", 0.1, "Part of the noisy training set held out for validation.")
 flags.DEFINE_integer("seed", 0, "Seed of the noise, the split, initialization and data order.")
+flags.DEFINE_float("loss_p_percentile", 0.7, "Loss percentile of every MentorNet method: 0.7, "
+                   "what the original commands ran (they misspelled the flag, so the default "
+                   "held).")
 flags.DEFINE_integer("verbose", 0, "Keras progress output.")
 FLAGS = flags.FLAGS
 
@@ -106,12 +113,27 @@ def _load_npz(path):
           arrays[test_keys[0]], arrays[test_keys[1]].reshape(-1).astype(np.int64))
 
 
-def prepare_data(npz_path, noise_fraction, seed, val_fraction, data_root):
-  """Writes train/val/test/oracle TFRecords; returns (dataset_name, {split dir}, stats)."""
+def subsample_per_class(labels, examples_per_class, seed):
+  """Sorted indices of at most `examples_per_class` seeded-random examples of each class."""
+  rng = np.random.default_rng([seed, 2])
+  keep = [rng.permutation(np.flatnonzero(labels == c))[:examples_per_class]
+          for c in np.unique(labels)]
+  return np.sort(np.concatenate(keep))
+
+
+def prepare_data(npz_path, noise_fraction, seed, val_fraction, data_root,
+                 noise_type="symmetric", examples_per_class=0):
+  """Writes train/val/test/oracle TFRecords; returns (dataset_name, {split dir}, stats).
+
+  examples_per_class > 0 first keeps that many training images per class (seeded).
+  """
   x_train, y_train, x_test, y_test = _load_npz(npz_path)
+  if examples_per_class > 0:
+    keep = subsample_per_class(y_train, examples_per_class, seed)
+    x_train, y_train = x_train[keep], y_train[keep]
   dataset_name = "cifar10" if max(y_train.max(), y_test.max()) < 10 else "cifar100"
   num_classes = 10 if dataset_name == "cifar10" else 100
-  noisy = noise.corrupt_labels(y_train, num_classes, "symmetric", noise_fraction, seed,
+  noisy = noise.corrupt_labels(y_train, num_classes, noise_type, noise_fraction, seed,
                                dataset_name)
   order = np.random.default_rng(seed + 1).permutation(len(y_train))
   num_val = int(round(len(y_train) * val_fraction))
@@ -142,6 +164,8 @@ def prepare_data(npz_path, noise_fraction, seed, val_fraction, data_root):
 def run_method(method, dataset_name, dirs, run_dir):
   """Trains and evaluates one method; returns its result dict (also saved in run_dir)."""
   settings = method_settings(method, FLAGS.noise_fraction)
+  if "loss_p_percentile" in settings:
+    settings["loss_p_percentile"] = FLAGS.loss_p_percentile
   curriculum_name = settings.pop("curriculum")
   clean_only = settings.pop("clean_only", False)
   mentornet_name = settings.pop("mentornet", None)
@@ -242,13 +266,18 @@ def main(argv):
   del argv
   if not 0.0 <= FLAGS.noise_fraction <= 1.0:
     raise UsageError(f"--noise_fraction={FLAGS.noise_fraction:g} is outside [0, 1]")
+  if FLAGS.examples_per_class < 0:
+    raise UsageError(f"--examples_per_class={FLAGS.examples_per_class} is negative")
+  if not 0.0 < FLAGS.loss_p_percentile <= 1.0:
+    raise UsageError(f"--loss_p_percentile={FLAGS.loss_p_percentile:g} is outside (0, 1]")
   unknown = [m for m in FLAGS.methods if m not in METHODS]
   if unknown:
     raise UsageError(f"unknown --methods {','.join(unknown)}; choose from {','.join(METHODS)}")
   start = time.time()
   dataset_name, dirs, stats = prepare_data(FLAGS.data, FLAGS.noise_fraction, FLAGS.seed,
                                            FLAGS.val_fraction,
-                                           os.path.join(FLAGS.output_dir, "data"))
+                                           os.path.join(FLAGS.output_dir, "data"),
+                                           FLAGS.noise_type, FLAGS.examples_per_class)
   results = {}
   for method in FLAGS.methods:
     run_dir = os.path.join(FLAGS.output_dir, "runs", method)
@@ -274,7 +303,8 @@ def main(argv):
   learning_curves.plot_curves(
       {method: result["history"] for method, result in results.items()},
       os.path.join(FLAGS.output_dir, "test_accuracy.png"),
-      f"{FLAGS.noise_fraction:.0%} symmetric label noise, {stats['num_train']} training images")
+      f"{FLAGS.noise_fraction:.0%} {FLAGS.noise_type} label noise, {stats['num_train']} "
+      "training images")
   print(markdown)
 
 

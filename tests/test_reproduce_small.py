@@ -58,3 +58,59 @@ def test_given_label_fit_splits_clean_and_corrupted_examples():
   assert memorized == 2 / 3
   none_corrupted = {k: v[:2] for k, v in columns.items()}
   assert learning_curves.given_label_fit(none_corrupted) == (0.5, None)
+
+
+_PREPARE = """
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import reproduce_small as r
+from mentornet import records
+keep = r.subsample_per_class(np.repeat(np.arange(10), [30] * 9 + [4]), 12, seed=3)
+assert np.array_equal(keep, r.subsample_per_class(np.repeat(np.arange(10), [30] * 9 + [4]), 12, 3))
+name, dirs, stats = r.prepare_data(sys.argv[2], 0.4, 3, 0.1, sys.argv[3], "asymmetric", 12)
+train = records.read_all(records.list_record_files(dirs["train"], name, "train"), name)
+print(json.dumps({"keep": keep.tolist(), "stats": stats, "label": train["label"].tolist(),
+                  "clean_label": train["clean_label"].tolist()}))
+"""
+
+
+def test_prepare_data_keeps_examples_per_class_then_corrupts_and_splits(tmp_path):
+  rng = np.random.default_rng(1)
+  npz = tmp_path / "tiny.npz"
+  y_train = np.arange(300) % 10  # 30 images per class
+  np.savez(npz, x_train=rng.integers(0, 256, (300, 32, 32, 3), dtype=np.uint8), y_train=y_train,
+           x_val=rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8),
+           y_val=rng.integers(0, 10, 20))
+  proc = subprocess.run([sys.executable, "-c", _PREPARE, str(REPO_ROOT / "commands"), str(npz),
+                         str(tmp_path / "data")], env=subprocess_env(), capture_output=True,
+                        text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  labels = np.repeat(np.arange(10), [30] * 9 + [4])
+  # 12 of each class, all 4 of the class that has fewer; distinct indices of the right class.
+  assert np.bincount(labels[out["keep"]]).tolist() == [12] * 9 + [4]
+  assert len(set(out["keep"])) == len(out["keep"])
+  stats = out["stats"]
+  assert stats["num_train"] + stats["num_val"] == 120 and stats["num_val"] == 12
+  noisy, clean = np.array(out["label"]), np.array(out["clean_label"])
+  assert np.bincount(clean, minlength=10).sum() == 108 and np.bincount(clean).max() <= 12
+  # Asymmetric CIFAR-10 noise: only the flip map's classes change, each to its pair.
+  flips = {9: 1, 2: 0, 4: 7, 3: 5, 5: 3}
+  changed = noisy != clean
+  assert changed.any()
+  assert all(flips.get(c) == n for c, n in zip(clean[changed], noisy[changed]))
+  assert stats["realized_noise"] == changed.mean()
+
+
+def test_reproduce_small_refuses_bad_regime_flags(tmp_path):
+  for flag, message in (("--examples_per_class=-1", "--examples_per_class=-1 is negative"),
+                        ("--loss_p_percentile=0", "--loss_p_percentile=0 is outside (0, 1]"),
+                        ("--noise_type=uniform", "noise_type")):
+    out = tmp_path / flag.strip("-").split("=")[0]
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "commands" / "reproduce_small.py"),
+         f"--data={tmp_path}/missing.npz", f"--output_dir={out}", flag],
+        env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and message in proc.stderr, (flag, proc.stderr[-500:])
+    assert not out.exists(), flag
