@@ -42,21 +42,27 @@ flags.DEFINE_string("data", None, "npz with x_train, y_train and x_test, y_test 
 flags.DEFINE_float("noise_fraction", 0.4, "Label noise of the training set.")
 flags.DEFINE_enum("noise_type", "symmetric", list(noise.NOISE_TYPES),
                   "Label noise: symmetric (the original's) or asymmetric (class flips).")
-flags.DEFINE_integer("examples_per_class", 0, "Keep this many training images per class (a "
+flags.DEFINE_integer("examples_per_class", 111, "Keep this many training images per class (a "
                      "seeded subsample, before the noise and the validation split); 0: all.")
 flags.DEFINE_string("output_dir", "runs/reproduce_small", "Where data, runs and results go.")
 flags.DEFINE_list("methods", "baseline,self_paced,focal_loss,mentornet_pd,mentornet_dd,"
                   "data_parameters,oracle", "Methods to run, in order.")
-flags.DEFINE_integer("max_number_of_steps", 600, "Training steps of every method.")
+flags.DEFINE_integer("max_number_of_steps", 800, "Training steps of every method (800 of 128 "
+                     "images = 100 epochs of the default 999 training images).")
 flags.DEFINE_integer("batch_size", 128, "Images per step.")
 flags.DEFINE_integer("eval_every", 50, "Evaluate validation and test accuracy every N steps.")
 flags.DEFINE_integer("num_residual_units", 1, "StudentNet ResNet units per stage.")
-flags.DEFINE_string("resnet_widths", "16,32,64,128", "StudentNet ResNet widths.")
+flags.DEFINE_string("resnet_widths", "16,16,32,64", "StudentNet ResNet widths.")
 flags.DEFINE_float("val_fraction", 0.1, "Part of the noisy training set held out for validation.")
 flags.DEFINE_integer("seed", 0, "Seed of the noise, the split, initialization and data order.")
 flags.DEFINE_float("loss_p_percentile", 0.7, "Loss percentile of every MentorNet method: 0.7, "
                    "what the original commands ran (they misspelled the flag, so the default "
                    "held).")
+flags.DEFINE_string("mentornet_dd_dir", "small_nl_0.4_percentile_70/mentornet_dd",
+                    "MentorNet of the mentornet_dd method: a directory or a path under "
+                    "mentornet_models/models (default: learned from this regime's own StudentNet "
+                    "by commands/train_mentornet_dd_small.sh; the original commands': "
+                    "nl_0.2_percentile_90/mentornet_dd).")
 flags.DEFINE_integer("verbose", 0, "Keras progress output.")
 FLAGS = flags.FLAGS
 
@@ -169,6 +175,8 @@ def run_method(method, dataset_name, dirs, run_dir):
   curriculum_name = settings.pop("curriculum")
   clean_only = settings.pop("clean_only", False)
   mentornet_name = settings.pop("mentornet", None)
+  if mentornet_name == "mentornet_dd":
+    mentornet_name = FLAGS.mentornet_dd_dir
   if mentornet_name:
     settings["trained_mentornet_dir"] = mentornet_net.shipped_mentornet_dir(mentornet_name)
   config = training_loop.TrainConfig(

@@ -114,3 +114,51 @@ def test_reproduce_small_refuses_bad_regime_flags(tmp_path):
         env=subprocess_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and message in proc.stderr, (flag, proc.stderr[-500:])
     assert not out.exists(), flag
+
+
+def test_regime_study_collects_finished_runs_into_its_table(tmp_path):
+  """regime_study.py on runs that already finished: no training, only the table."""
+  rng = np.random.default_rng(2)
+  npz = tmp_path / "tiny.npz"
+  np.savez(npz, x_train=rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8),
+           y_train=np.arange(40) % 10, x_val=rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8),
+           y_val=np.arange(8) % 10)
+  run_root = tmp_path / "study" / "c111_r8_sym0.4" / "seed1"
+  (run_root / "data").mkdir(parents=True)
+  (run_root / "data" / "stats.json").write_text(json.dumps(
+      {"dataset_name": "cifar10", "num_train": 999, "num_val": 111, "num_oracle": 650,
+       "num_test": 517, "realized_noise": 0.35}))
+  finals = {"baseline": 0.30, "mentornet_pd": 0.36, "oracle": 0.40}
+  for method, accuracy in finals.items():
+    history = [{"step": 0, "val_accuracy": 0.1, "test_accuracy": 0.1, "fit_clean": 0.1,
+                "memorized": 0.1},
+               {"step": 800, "val_accuracy": accuracy - 0.05, "test_accuracy": accuracy,
+                "fit_clean": 0.7, "memorized": 0.4 if method == "baseline" else 0.2}]
+    (run_root / "runs" / method).mkdir(parents=True)
+    (run_root / "runs" / method / "result.json").write_text(json.dumps(
+        {"accuracy": accuracy, "best_test_accuracy": accuracy + 0.01,
+         "test_accuracy_at_best_val": accuracy, "fit_clean": 0.7,
+         "memorized": history[-1]["memorized"], "peak_memorized": 0.45, "noise_auc": None,
+         "seconds": 120.0, "steps": 800, "history": history, "settings": {}}))
+  proc = subprocess.run(
+      [sys.executable, str(REPO_ROOT / "commands" / "regime_study.py"), f"--data={npz}",
+       f"--output_dir={tmp_path / 'study'}", "--regimes=c111_r8_sym0.4", "--seeds=1"],
+      env=subprocess_env(), capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "reusing" in proc.stdout
+  row, = json.loads((tmp_path / "study" / "regime_study.json").read_text())
+  assert row["regime"] == "c111_r8_sym0.4" and row["seed"] == 1 and row["num_train"] == 999
+  assert row["epochs"] == round(800 * 128 / 999, 1) and row["noise"] == "symmetric 0.4"
+  assert row["baseline_peak"] == 0.31 and row["baseline_final"] == 0.30
+  assert row["baseline_memorized"] == 0.4 and row["baseline_peak_memorized"] == 0.45
+  assert row["final_test"] == finals
+  assert abs(row["final_val"]["mentornet_pd"] - 0.31) < 1e-9
+  assert abs(row["gap_closure"]["mentornet_pd"] - 0.6) < 1e-9
+  assert row["minutes"] == 6.0
+  assert "| c111_r8_sym0.4 | 1 | 999 |" in (tmp_path / "study" / "regime_study.md").read_text()
+  bad = subprocess.run(
+      [sys.executable, str(REPO_ROOT / "commands" / "regime_study.py"), f"--data={npz}",
+       f"--output_dir={tmp_path / 'bad'}", "--regimes=huge"],
+      env=subprocess_env(), capture_output=True, text=True, timeout=120)
+  assert bad.returncode == 2 and "error: unknown --regimes huge" in bad.stderr
+  assert not (tmp_path / "bad").exists()
