@@ -25,7 +25,9 @@ from absl import flags
 import keras
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "code"))
+_REPO_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+# This checkout's package and MentorNets (mentornet_models), before any installed copy.
+sys.path[:0] = [os.path.join(_REPO_ROOT, "code"), _REPO_ROOT]
 # pylint: disable=wrong-import-position
 from mentornet import data as data_lib
 from mentornet import learning_curves
