@@ -4,12 +4,16 @@
     --noise_fraction=0.4 --output_dir=runs/small
 
 On an npz with x_train, y_train and x_test, y_test (or x_val, y_val as the test split):
-1. corrupts the training labels (symmetric noise, the original's), holds out a validation split
-   cut from the (noisy) training set, and writes TFRecords with clean labels and example ids;
+1. keeps --examples_per_class training images a class, corrupts their labels (--noise_type,
+   symmetric is the original's), holds out a validation split cut from the (noisy) training
+   set, and writes TFRecords with clean labels and example ids;
 2. trains the same small StudentNet with the same step budget for every method: baseline,
    self_paced, focal_loss, mentornet_pd, mentornet_dd (the shipped MentorNets, with the
-   original commands' settings for this noise level), data_parameters, and a clean-label oracle
-   (only the examples whose label was not corrupted);
+   original commands' settings for this noise level at --loss_p_percentile; DD from
+   --mentornet_dd_dir), data_parameters, and a clean-label oracle (only the examples whose
+   label was not corrupted);
+The defaults are a regime where the baseline memorizes the wrong labels within 100 epochs
+(docs/regime_study.md): 111 images a class, ResNet-8 widths 16,16,32,64, 800 steps of 128.
 3. evaluates test (and validation) accuracy every --eval_every steps, keeps each method's
    per-example trust report, and writes DIR/results.json, DIR/results.md and
    DIR/test_accuracy.png.
