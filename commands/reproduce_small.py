@@ -12,12 +12,12 @@ On an npz with x_train, y_train and x_test, y_test (or x_val, y_val as the test 
    original commands' settings for this noise level at --loss_p_percentile; DD from
    --mentornet_dd_dir), data_parameters, and a clean-label oracle (only the examples whose
    label was not corrupted);
-The defaults are a regime where the baseline memorizes the wrong labels within 100 epochs
-(docs/regime_study.md): 111 images a class, ResNet-8 widths 16,16,32,64, 800 steps of 128.
 3. evaluates test (and validation) accuracy every --eval_every steps, keeps each method's
    per-example trust report, and writes DIR/results.json, DIR/results.md and
    DIR/test_accuracy.png.
 A method whose DIR/runs/<method>/result.json exists is not trained again.
+The defaults are a regime where the baseline memorizes the wrong labels within 100 epochs
+(docs/regime_study.md): 111 images a class, ResNet-8 widths 16,16,32,64, 800 steps of 128.
 """
 import json
 import os
