@@ -287,6 +287,8 @@ def main(argv):
   unknown = [m for m in FLAGS.methods if m not in METHODS]
   if unknown:
     raise UsageError(f"unknown --methods {','.join(unknown)}; choose from {','.join(METHODS)}")
+  if "mentornet_dd" in FLAGS.methods:
+    mentornet_net.shipped_mentornet_dir(FLAGS.mentornet_dd_dir)  # UsageError if absent.
   start = time.time()
   dataset_name, dirs, stats = prepare_data(FLAGS.data, FLAGS.noise_fraction, FLAGS.seed,
                                            FLAGS.val_fraction,

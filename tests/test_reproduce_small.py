@@ -106,7 +106,8 @@ def test_prepare_data_keeps_examples_per_class_then_corrupts_and_splits(tmp_path
 def test_reproduce_small_refuses_bad_regime_flags(tmp_path):
   for flag, message in (("--examples_per_class=-1", "--examples_per_class=-1 is negative"),
                         ("--loss_p_percentile=0", "--loss_p_percentile=0 is outside (0, 1]"),
-                        ("--noise_type=uniform", "noise_type")):
+                        ("--noise_type=uniform", "noise_type"),
+                        ("--mentornet_dd_dir=nowhere", "shipped MentorNet 'nowhere' not found")):
     out = tmp_path / flag.strip("-").split("=")[0]
     proc = subprocess.run(
         [sys.executable, str(REPO_ROOT / "commands" / "reproduce_small.py"),
