@@ -4,12 +4,14 @@
     --noise_fraction=0.4 --output_dir=runs/small
 
 On an npz with x_train, y_train and x_test, y_test (or x_val, y_val as the test split):
-1. corrupts the training labels (symmetric noise, the original's), holds out a validation split
-   cut from the (noisy) training set, and writes TFRecords with clean labels and example ids;
+1. keeps --examples_per_class training images a class, corrupts their labels (--noise_type,
+   symmetric is the original's), holds out a validation split cut from the (noisy) training
+   set, and writes TFRecords with clean labels and example ids;
 2. trains the same small StudentNet with the same step budget for every method: baseline,
    self_paced, focal_loss, mentornet_pd, mentornet_dd (the shipped MentorNets, with the
-   original commands' settings for this noise level), data_parameters, and a clean-label oracle
-   (only the examples whose label was not corrupted);
+   original commands' settings for this noise level at --loss_p_percentile; DD from
+   --mentornet_dd_dir), data_parameters, and a clean-label oracle (only the examples whose
+   label was not corrupted);
 3. evaluates test (and validation) accuracy every --eval_every steps, keeps each method's
    per-example trust report, and writes DIR/results.json, DIR/results.md and
    DIR/test_accuracy.png.
@@ -19,6 +21,9 @@ Real human noise instead of step 1's symmetric noise: --noise_type=human
 --human_labels_file=CIFAR-10_human.pt (or .npy) [--human_label_key=worse_label]; the npz needs
 train_index (the CIFAR training index of each image), the oracle keeps the examples whose human
 label is right, and each method's settings are those for the measured noise rate.
+
+The defaults are a regime where the baseline memorizes the wrong labels within 100 epochs
+(docs/regime_study.md): 111 images a class, ResNet-8 widths 16,16,32,64, 800 steps of 128.
 """
 import json
 import os
@@ -30,7 +35,9 @@ from absl import flags
 import keras
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "code"))
+_REPO_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+# This checkout's package and MentorNets (mentornet_models), before any installed copy.
+sys.path[:0] = [os.path.join(_REPO_ROOT, "code"), _REPO_ROOT]
 # pylint: disable=wrong-import-position
 from mentornet import data as data_lib
 from mentornet import human_noise
@@ -46,23 +53,35 @@ from mentornet.errors import UsageError
 from mentornet.errors import exit_on_usage_error
 
 flags.DEFINE_string("data", None, "npz with x_train, y_train and x_test, y_test (or x_val, y_val).")
-flags.DEFINE_float("noise_fraction", 0.4, "Symmetric label noise of the training set. With "
+flags.DEFINE_float("noise_fraction", 0.4, "Label noise of the training set. With "
                    "--noise_type=human: set to the measured noise rate of the human labels.")
-flags.DEFINE_string("noise_type", "symmetric", "symmetric, or human (--human_labels_file).")
+flags.DEFINE_enum("noise_type", "symmetric", list(noise.NOISE_TYPES) + [human_noise.NOISE_TYPE],
+                  "Label noise: symmetric (the original's), asymmetric (class flips), or human "
+                  "(--human_labels_file).")
 flags.DEFINE_string("human_labels_file", None,
                     "CIFAR-10N / CIFAR-100N labels (.pt or .npy) for --noise_type=human.")
 flags.DEFINE_string("human_label_key", None, "Its label key; default worse_label (CIFAR-10), "
                     "noisy_label (CIFAR-100).")
+flags.DEFINE_integer("examples_per_class", 111, "Keep this many training images per class (a "
+                     "seeded subsample, before the noise and the validation split); 0: all.")
 flags.DEFINE_string("output_dir", "runs/reproduce_small", "Where data, runs and results go.")
 flags.DEFINE_list("methods", "baseline,self_paced,focal_loss,mentornet_pd,mentornet_dd,"
                   "data_parameters,oracle", "Methods to run, in order.")
-flags.DEFINE_integer("max_number_of_steps", 600, "Training steps of every method.")
+flags.DEFINE_integer("max_number_of_steps", 800, "Training steps of every method (800 of 128 "
+                     "images = 100 epochs of the default 999 training images).")
 flags.DEFINE_integer("batch_size", 128, "Images per step.")
 flags.DEFINE_integer("eval_every", 50, "Evaluate validation and test accuracy every N steps.")
 flags.DEFINE_integer("num_residual_units", 1, "StudentNet ResNet units per stage.")
-flags.DEFINE_string("resnet_widths", "16,32,64,128", "StudentNet ResNet widths.")
+flags.DEFINE_string("resnet_widths", "16,16,32,64", "StudentNet ResNet widths.")
 flags.DEFINE_float("val_fraction", 0.1, "Part of the noisy training set held out for validation.")
 flags.DEFINE_integer("seed", 0, "Seed of the noise, the split, initialization and data order.")
+flags.DEFINE_float("loss_p_percentile", None, "Loss percentile of every MentorNet method; "
+                   "default: the table's (--loss_p).")
+flags.DEFINE_string("mentornet_dd_dir", "small_nl_0.4_percentile_70/mentornet_dd",
+                    "MentorNet of the mentornet_dd method: a directory or a path under "
+                    "mentornet_models/models (default: learned from this regime's own StudentNet "
+                    "by commands/train_mentornet_dd_small.sh; the original commands': "
+                    "nl_0.2_percentile_90/mentornet_dd).")
 flags.DEFINE_integer("verbose", 0, "Keras progress output.")
 flags.DEFINE_enum("loss_p", method_table.DEFAULT_LOSS_P, method_table.LOSS_P_MODES,
                   "MentorNet loss percentile: effective = 0.7 as the original ran; written = "
@@ -121,22 +140,40 @@ def _human_labels(npz_path, dataset_name, num_classes, y_train, labels_file, lab
                            f"--human_labels_file={labels_file}")
 
 
-def prepare_data(npz_path, noise_fraction, seed, val_fraction, data_root, human_labels_file=None,
+def subsample_per_class(labels, examples_per_class, seed):
+  """Sorted indices of at most `examples_per_class` seeded-random examples of each class."""
+  rng = np.random.default_rng([seed, 2])
+  keep = [rng.permutation(np.flatnonzero(labels == c))[:examples_per_class]
+          for c in np.unique(labels)]
+  return np.sort(np.concatenate(keep))
+
+
+def prepare_data(npz_path, noise_fraction, seed, val_fraction, data_root,
+                 noise_type="symmetric", examples_per_class=0, human_labels_file=None,
                  human_label_key=None):
   """Writes train/val/test/oracle TFRecords; returns (dataset_name, {split dir}, stats).
-  With `human_labels_file`, the training labels are its `human_label_key` labels instead of
-  symmetric noise at `noise_fraction`."""
+
+  examples_per_class > 0 first keeps that many training images per class (seeded). With
+  `human_labels_file` (noise_type human), the training labels are its `human_label_key` labels
+  instead of synthetic noise at `noise_fraction`.
+  """
   x_train, y_train, x_test, y_test = _load_npz(npz_path)
+  if examples_per_class > 0:
+    keep = subsample_per_class(y_train, examples_per_class, seed)
+    x_train, y_train = x_train[keep], y_train[keep]
   dataset_name = "cifar10" if max(y_train.max(), y_test.max()) < 10 else "cifar100"
   num_classes = 10 if dataset_name == "cifar10" else 100
   if human_labels_file:
     human_label_key = human_noise.resolve_key(dataset_name, human_label_key)
-    noisy = _human_labels(npz_path, dataset_name, num_classes, y_train, human_labels_file,
+    full_y_train = _load_npz(npz_path)[1]
+    noisy = _human_labels(npz_path, dataset_name, num_classes, full_y_train, human_labels_file,
                           human_label_key)
+    if examples_per_class > 0:
+      noisy = noisy[keep]
     noise_name = f"human {human_label_key}"
   else:
-    noise_name = f"symmetric {noise_fraction:g}"
-    noisy = noise.corrupt_labels(y_train, num_classes, "symmetric", noise_fraction, seed,
+    noise_name = f"{noise_type} {noise_fraction:g}"
+    noisy = noise.corrupt_labels(y_train, num_classes, noise_type, noise_fraction, seed,
                                  dataset_name)
   order = np.random.default_rng(seed + 1).permutation(len(y_train))
   num_val = int(round(len(y_train) * val_fraction))
@@ -172,9 +209,13 @@ def prepare_data(npz_path, noise_fraction, seed, val_fraction, data_root, human_
 def run_method(method, dataset_name, dirs, run_dir):
   """Trains and evaluates one method; returns its result dict (also saved in run_dir)."""
   settings = method_settings(method, FLAGS.noise_fraction)
+  if "loss_p_percentile" in settings and FLAGS.loss_p_percentile is not None:
+    settings["loss_p_percentile"] = FLAGS.loss_p_percentile
   curriculum_name = settings.pop("curriculum")
   clean_only = settings.pop("clean_only", False)
   mentornet_name = settings.pop("mentornet", None)
+  if mentornet_name == "mentornet_dd":
+    mentornet_name = FLAGS.mentornet_dd_dir
   if mentornet_name:
     settings["trained_mentornet_dir"] = mentornet_net.shipped_mentornet_dir(mentornet_name)
   config = training_loop.TrainConfig(
@@ -271,7 +312,7 @@ def noise_description():
   """The training labels' noise, for the table and the plot."""
   if FLAGS.noise_type == human_noise.NOISE_TYPE:
     return f"human labels {FLAGS.human_label_key} ({FLAGS.noise_fraction:.1%} wrong)"
-  return f"{FLAGS.noise_fraction:.0%} symmetric label noise"
+  return f"{FLAGS.noise_fraction:.0%} {FLAGS.noise_type} label noise"
 
 
 @exit_on_usage_error
@@ -280,21 +321,26 @@ def main(argv):
   if not 0.0 <= FLAGS.noise_fraction <= 1.0:
     raise UsageError(f"--noise_fraction={FLAGS.noise_fraction:g} is outside [0, 1]")
   human = FLAGS.noise_type == human_noise.NOISE_TYPE
-  if FLAGS.noise_type not in ("symmetric", human_noise.NOISE_TYPE):
-    raise UsageError(f"unknown --noise_type={FLAGS.noise_type}; choose symmetric or human")
   if human and not FLAGS.human_labels_file:
     raise UsageError("--noise_type=human needs --human_labels_file")
   if human and FLAGS["noise_fraction"].present:
     raise UsageError("--noise_fraction does not apply to --noise_type=human (it is measured)")
   if not human and (FLAGS.human_labels_file or FLAGS.human_label_key):
     raise UsageError("--human_labels_file and --human_label_key need --noise_type=human")
+  if FLAGS.examples_per_class < 0:
+    raise UsageError(f"--examples_per_class={FLAGS.examples_per_class} is negative")
+  if FLAGS.loss_p_percentile is not None and not 0.0 < FLAGS.loss_p_percentile <= 1.0:
+    raise UsageError(f"--loss_p_percentile={FLAGS.loss_p_percentile:g} is outside (0, 1]")
   unknown = [m for m in FLAGS.methods if m not in METHODS]
   if unknown:
     raise UsageError(f"unknown --methods {','.join(unknown)}; choose from {','.join(METHODS)}")
+  if "mentornet_dd" in FLAGS.methods:
+    mentornet_net.shipped_mentornet_dir(FLAGS.mentornet_dd_dir)  # UsageError if absent.
   start = time.time()
   dataset_name, dirs, stats = prepare_data(FLAGS.data, FLAGS.noise_fraction, FLAGS.seed,
                                            FLAGS.val_fraction,
                                            os.path.join(FLAGS.output_dir, "data"),
+                                           FLAGS.noise_type, FLAGS.examples_per_class,
                                            FLAGS.human_labels_file, FLAGS.human_label_key)
   if human:  # Each method gets the settings made for the synthetic level nearest this rate.
     FLAGS.noise_fraction = stats["realized_noise"]

@@ -69,3 +69,108 @@ def test_given_label_fit_splits_clean_and_corrupted_examples():
   assert memorized == 2 / 3
   none_corrupted = {k: v[:2] for k, v in columns.items()}
   assert learning_curves.given_label_fit(none_corrupted) == (0.5, None)
+
+
+_PREPARE = """
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import reproduce_small as r
+from mentornet import records
+keep = r.subsample_per_class(np.repeat(np.arange(10), [30] * 9 + [4]), 12, seed=3)
+assert np.array_equal(keep, r.subsample_per_class(np.repeat(np.arange(10), [30] * 9 + [4]), 12, 3))
+name, dirs, stats = r.prepare_data(sys.argv[2], 0.4, 3, 0.1, sys.argv[3], "asymmetric", 12)
+train = records.read_all(records.list_record_files(dirs["train"], name, "train"), name)
+print(json.dumps({"keep": keep.tolist(), "stats": stats, "label": train["label"].tolist(),
+                  "clean_label": train["clean_label"].tolist()}))
+"""
+
+
+def test_prepare_data_keeps_examples_per_class_then_corrupts_and_splits(tmp_path):
+  rng = np.random.default_rng(1)
+  npz = tmp_path / "tiny.npz"
+  y_train = np.arange(300) % 10  # 30 images per class
+  np.savez(npz, x_train=rng.integers(0, 256, (300, 32, 32, 3), dtype=np.uint8), y_train=y_train,
+           x_val=rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8),
+           y_val=rng.integers(0, 10, 20))
+  proc = subprocess.run([sys.executable, "-c", _PREPARE, str(REPO_ROOT / "commands"), str(npz),
+                         str(tmp_path / "data")], env=subprocess_env(), capture_output=True,
+                        text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  labels = np.repeat(np.arange(10), [30] * 9 + [4])
+  # 12 of each class, all 4 of the class that has fewer; distinct indices of the right class.
+  assert np.bincount(labels[out["keep"]]).tolist() == [12] * 9 + [4]
+  assert len(set(out["keep"])) == len(out["keep"])
+  stats = out["stats"]
+  assert stats["num_train"] + stats["num_val"] == 120 and stats["num_val"] == 12
+  noisy, clean = np.array(out["label"]), np.array(out["clean_label"])
+  assert np.bincount(clean, minlength=10).sum() == 108 and np.bincount(clean).max() <= 12
+  # Asymmetric CIFAR-10 noise: only the flip map's classes change, each to its pair.
+  flips = {9: 1, 2: 0, 4: 7, 3: 5, 5: 3}
+  changed = noisy != clean
+  assert changed.any()
+  assert all(flips.get(c) == n for c, n in zip(clean[changed], noisy[changed]))
+  assert stats["realized_noise"] == changed.mean()
+
+
+def test_reproduce_small_refuses_bad_regime_flags(tmp_path):
+  for flag, message in (("--examples_per_class=-1", "--examples_per_class=-1 is negative"),
+                        ("--loss_p_percentile=0", "--loss_p_percentile=0 is outside (0, 1]"),
+                        ("--noise_type=uniform", "noise_type"),
+                        ("--mentornet_dd_dir=nowhere", "shipped MentorNet 'nowhere' not found")):
+    out = tmp_path / flag.strip("-").split("=")[0]
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "commands" / "reproduce_small.py"),
+         f"--data={tmp_path}/missing.npz", f"--output_dir={out}", flag],
+        env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and message in proc.stderr, (flag, proc.stderr[-500:])
+    assert not out.exists(), flag
+
+
+def test_regime_study_collects_finished_runs_into_its_table(tmp_path):
+  """regime_study.py on runs that already finished: no training, only the table."""
+  rng = np.random.default_rng(2)
+  npz = tmp_path / "tiny.npz"
+  np.savez(npz, x_train=rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8),
+           y_train=np.arange(40) % 10, x_val=rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8),
+           y_val=np.arange(8) % 10)
+  run_root = tmp_path / "study" / "c111_r8_sym0.4" / "seed1"
+  (run_root / "data").mkdir(parents=True)
+  (run_root / "data" / "stats.json").write_text(json.dumps(
+      {"dataset_name": "cifar10", "num_train": 999, "num_val": 111, "num_oracle": 650,
+       "num_test": 517, "realized_noise": 0.35}))
+  finals = {"baseline": 0.30, "mentornet_pd": 0.36, "oracle": 0.40}
+  for method, accuracy in finals.items():
+    history = [{"step": 0, "val_accuracy": 0.1, "test_accuracy": 0.1, "fit_clean": 0.1,
+                "memorized": 0.1},
+               {"step": 800, "val_accuracy": accuracy - 0.05, "test_accuracy": accuracy,
+                "fit_clean": 0.7, "memorized": 0.4 if method == "baseline" else 0.2}]
+    (run_root / "runs" / method).mkdir(parents=True)
+    (run_root / "runs" / method / "result.json").write_text(json.dumps(
+        {"accuracy": accuracy, "best_test_accuracy": accuracy + 0.01,
+         "test_accuracy_at_best_val": accuracy, "fit_clean": 0.7,
+         "memorized": history[-1]["memorized"], "peak_memorized": 0.45, "noise_auc": None,
+         "seconds": 120.0, "steps": 800, "history": history, "settings": {}}))
+  proc = subprocess.run(
+      [sys.executable, str(REPO_ROOT / "commands" / "regime_study.py"), f"--data={npz}",
+       f"--output_dir={tmp_path / 'study'}", "--regimes=c111_r8_sym0.4", "--seeds=1"],
+      env=subprocess_env(), capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "reusing" in proc.stdout
+  row, = json.loads((tmp_path / "study" / "regime_study.json").read_text())
+  assert row["regime"] == "c111_r8_sym0.4" and row["seed"] == 1 and row["num_train"] == 999
+  assert row["epochs"] == round(800 * 128 / 999, 1) and row["noise"] == "symmetric 0.4"
+  assert row["baseline_peak"] == 0.31 and row["baseline_final"] == 0.30
+  assert row["baseline_memorized"] == 0.4 and row["baseline_peak_memorized"] == 0.45
+  assert row["final_test"] == finals
+  assert abs(row["final_val"]["mentornet_pd"] - 0.31) < 1e-9
+  assert abs(row["gap_closure"]["mentornet_pd"] - 0.6) < 1e-9
+  assert row["minutes"] == 6.0
+  assert "| c111_r8_sym0.4 | 1 | 999 |" in (tmp_path / "study" / "regime_study.md").read_text()
+  bad = subprocess.run(
+      [sys.executable, str(REPO_ROOT / "commands" / "regime_study.py"), f"--data={npz}",
+       f"--output_dir={tmp_path / 'bad'}", "--regimes=huge"],
+      env=subprocess_env(), capture_output=True, text=True, timeout=120)
+  assert bad.returncode == 2 and "error: unknown --regimes huge" in bad.stderr
+  assert not (tmp_path / "bad").exists()
