@@ -91,6 +91,14 @@ def global_batch(values):
   return ctx.all_gather(values, axis=0)
 
 
+def global_sum(values):
+  """Sums a per-replica tensor over the replicas (all-reduce); the tensor itself with one."""
+  ctx = tf.distribute.get_replica_context()
+  if ctx is None or ctx.num_replicas_in_sync == 1:
+    return values
+  return ctx.all_reduce(tf.distribute.ReduceOp.SUM, values)
+
+
 @dataclasses.dataclass
 class StepInfo:
   """What a curriculum may read about the current step (all tensors)."""
