@@ -153,6 +153,8 @@ BASELINE_BAD_INPUTS = [
     (["--task=1"], "--task=1"),
     (["--resnet_widths=16,32"], "needs exactly 4 widths"),
     (["--max_number_of_steps=0"], "--max_number_of_steps must be positive"),
+    (["--steps_per_execution=0"], "--steps_per_execution must be >= 1"),
+    (["--intra_op_threads=-1"], "--intra_op_threads must be >= 0"),
 ]
 
 
