@@ -98,13 +98,11 @@ class Runner:
   def __init__(self, arms, data_dir, dataset_name):
     import keras  # pylint: disable=g-import-not-at-top
     import numpy as np  # pylint: disable=g-import-not-at-top
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
     from mentornet import curriculum  # pylint: disable=g-import-not-at-top
     from mentornet import data as data_lib  # pylint: disable=g-import-not-at-top
     from mentornet import mentornet_net  # pylint: disable=g-import-not-at-top
     from mentornet import studentnets  # pylint: disable=g-import-not-at-top
     from mentornet import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
-    self.keras, self.np = keras, np
     spec = studentnets.get_studentnet_spec(FLAGS.studentnet)
     split = data_lib.describe_split(data_dir, dataset_name, "train")
     self.dataset = data_lib.make_dataset(split, dataset_name, FLAGS.batch_size, training=True,
@@ -151,7 +149,6 @@ class Runner:
       self.models[name] = (kind, model)
       self.time_round(name, warm_up=True)  # Trace, compile, fill the decode cache.
     keras.mixed_precision.set_global_policy("float32")
-    del tf
 
   def time_round(self, name, warm_up=False):
     """Seconds per step of one round of `--steps` steps of arm `name`."""
