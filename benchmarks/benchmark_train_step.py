@@ -1,144 +1,258 @@
-"""Times the MentorNet train step against the baseline step, and the tf.data input pipeline.
+"""Training throughput: our steps against a plain Keras `fit`, and the speed levers.
 
-Everything is measured in one process and one run, alternating the two steps in rounds so
-machine noise hits both alike; the figure to read is the ratio of median step times.
+Arms, each timed in rounds of `--steps` steps, alternating arm by arm so the machine's noise
+hits all alike (the figures to read are ratios of median round times):
+- `keras_fit`: a plain `keras.Model.fit` of the same StudentNet (same initial weights,
+  optimizer, batch and levers) on in-memory NumPy arrays;
+- `baseline`, `mentornet`: our `StudentTrainer` with `NoCurriculum` / a MentorNet, fed by the
+  full training tf.data pipeline (TFRecords, decode cache, crop/flip, standardize);
+- `levers_off`: the baseline with every lever off (float32, no XLA, TensorFlow's default
+  threads), run in a child process because threads are fixed per process;
+- with `--lever_breakdown`, the baseline with one lever off at a time (`no_<lever>`).
 
-  python benchmarks/benchmark_train_step.py --num_residual_units=1 --batch_size=128
+  python benchmarks/benchmark_train_step.py --num_residual_units=1 \\
+    --resnet_widths=16,32,64,128 --batch_size=128 --json=bench.json
 
-The input pipeline is timed on TFRecords built from ../shared/data/cifar10_subset.npz when it
-exists (else on the embedded MNIST sample), decoding and augmenting as in training.
+The levers default to the training defaults (`training_loop.TrainConfig`). Data: TFRecords
+built from ../shared/data/cifar10_subset.npz when it exists, else the embedded MNIST sample.
 """
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
 
 from absl import app
 from absl import flags
-import keras
-import numpy as np
-import tensorflow as tf
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "code"))
-from mentornet import curriculum  # pylint: disable=g-import-not-at-top,wrong-import-position
-from mentornet import data as data_lib  # pylint: disable=wrong-import-position
-from mentornet import mentornet_net  # pylint: disable=wrong-import-position
-from mentornet import noisy_data_builder  # pylint: disable=wrong-import-position
-from mentornet import studentnets  # pylint: disable=wrong-import-position
-from mentornet import trainer as trainer_lib  # pylint: disable=wrong-import-position
+from mentornet.training_loop import TrainConfig  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 flags.DEFINE_integer("batch_size", 128, "Images per step.")
 flags.DEFINE_integer("num_residual_units", 1, "ResNet units per stage.")
 flags.DEFINE_string("resnet_widths", "16,160,320,640", "ResNet widths.")
 flags.DEFINE_string("studentnet", "resnet101", "StudentNet.")
-flags.DEFINE_integer("steps", 10, "Steps per timed round.")
-flags.DEFINE_integer("rounds", 5, "Timed rounds per step kind (alternating).")
-flags.DEFINE_bool("jit_compile", False, "XLA-compile the train steps.")
+flags.DEFINE_integer("steps", 20, "Steps per timed round.")
+flags.DEFINE_integer("rounds", 5, "Timed rounds per arm (alternating).")
+flags.DEFINE_bool("jit_compile", TrainConfig.jit_compile, "XLA-compile the train steps.")
+flags.DEFINE_enum("mixed_precision", TrainConfig.mixed_precision,
+                  ["none", "mixed_float16", "mixed_bfloat16"], "Keras mixed-precision policy.")
+flags.DEFINE_integer("intra_op_threads", TrainConfig.intra_op_threads, "0: TF default.")
+flags.DEFINE_integer("inter_op_threads", TrainConfig.inter_op_threads, "0: TF default.")
+flags.DEFINE_integer("steps_per_execution", TrainConfig.steps_per_execution,
+                     "Steps per fit execution (our arms and keras_fit).")
+flags.DEFINE_bool("lever_breakdown", True, "Also time the baseline with each lever off.")
+flags.DEFINE_bool("mentornet_arm", True, "Time the MentorNet step.")
 flags.DEFINE_string("mentornet_dir", "", "MentorNet SavedModel (default: a random one).")
-flags.DEFINE_integer("pipeline_batches", 60, "Batches read to time the input pipeline.")
-flags.DEFINE_string("output_json", "", "Also write the figures here.")
+flags.DEFINE_string("json", "", "Also write the figures here.")
+flags.DEFINE_alias("output_json", "json")
+flags.DEFINE_string("worker_data_dir", "", "Internal: serve the child-process arms.")
 FLAGS = flags.FLAGS
 
 SHARED_SUBSET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
                              "data", "cifar10_subset.npz")
 
 
-def _make_trainer(initial_weights, make_curriculum, num_classes=10):
-  config = studentnets.StudentNetConfig(FLAGS.num_residual_units,
-                                        studentnets.parse_widths(FLAGS.resnet_widths), False)
-  student = studentnets.build_studentnet(FLAGS.studentnet, num_classes, config)
-  for variable, value in zip(student.weights, initial_weights):
-    variable.assign(value)
-  model = trainer_lib.StudentTrainer(student, make_curriculum(), max_steps=39000)
-  model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), jit_compile=FLAGS.jit_compile)
-  return model
-
-
-def time_steps():
-  """Median seconds per step of the baseline and the MentorNet step, same student and data."""
-  rng = np.random.default_rng(0)
-  batch = FLAGS.batch_size
-  features = {"image": rng.normal(size=(batch, 32, 32, 3)).astype(np.float32),
-              "id": np.arange(batch, dtype=np.int64),
-              "clean_label": rng.integers(0, 10, batch).astype(np.int32)}
-  labels = rng.integers(0, 10, batch).astype(np.int32)
-  dataset = tf.data.Dataset.from_tensors((features, labels)).repeat()
-  config = studentnets.StudentNetConfig(FLAGS.num_residual_units,
-                                        studentnets.parse_widths(FLAGS.resnet_widths), False)
-  initial = [w.numpy() for w in studentnets.build_studentnet(FLAGS.studentnet, 10,
-                                                              config).weights]
-  mentornet_dir = FLAGS.mentornet_dir
-  if not mentornet_dir:
-    mentornet_dir = tempfile.mkdtemp(prefix="bench_mentornet_")
-    mentornet_net.export_saved_model(mentornet_net.build_mentornet(seed=0), mentornet_dir)
-  mentornet = mentornet_net.load_mentornet(mentornet_dir)
-  rates = curriculum.parse_example_dropout_rates("0.5,17,0.05,78,1.0,5")
-  models = {
-      "baseline": _make_trainer(initial, lambda: curriculum.NoCurriculum()),
-      "mentornet": _make_trainer(initial, lambda: curriculum.MentorNetCurriculum(
-          mentornet, example_dropout_rates=rates)),
+def _levers():
+  """The levers under test: {name: (value when on, value when off)}."""
+  return {
+      "threads": ((FLAGS.intra_op_threads, FLAGS.inter_op_threads), (0, 0)),
+      "xla": (FLAGS.jit_compile, False),
+      "bf16": (FLAGS.mixed_precision, "none"),
+      "steps_per_execution": (FLAGS.steps_per_execution, 1),
   }
-  for model in models.values():  # Trace, compile and warm up.
-    model.fit(dataset, epochs=1, steps_per_epoch=3, verbose=0, shuffle=False)
-  seconds = {name: [] for name in models}
-  for _ in range(FLAGS.rounds):
-    for name, model in models.items():
-      start = time.perf_counter()
-      model.fit(dataset, epochs=1, steps_per_epoch=FLAGS.steps, verbose=0, shuffle=False)
-      seconds[name].append((time.perf_counter() - start) / FLAGS.steps)
-  return {name: float(np.median(values)) for name, values in seconds.items()}, seconds
 
 
-def time_input_pipeline():
-  """Images/s of the training input pipeline (read, decode, augment, batch)."""
-  scratch = tempfile.mkdtemp(prefix="bench_data_")
+def _arms():
+  """{arm: (kind, lever settings)}; settings hold threads, xla, bf16, steps_per_execution."""
+  levers = _levers()
+  on = {name: value[0] for name, value in levers.items()}
+  off = {name: value[1] for name, value in levers.items()}
+  arms = {"keras_fit": ("keras", on), "baseline": ("ours", on)}
+  if FLAGS.mentornet_arm:
+    arms["mentornet"] = ("mentornet", on)
+  arms["levers_off"] = ("ours", off)
+  if FLAGS.lever_breakdown:
+    for name, (value_on, value_off) in levers.items():
+      if value_on != value_off:
+        arms[f"no_{name}"] = ("ours", dict(on, **{name: value_off}))
+  return arms
+
+
+def _build_data(scratch):
+  """Writes the noisy TFRecords once; returns (data_dir, dataset_name)."""
+  from mentornet import noisy_data_builder  # pylint: disable=g-import-not-at-top
   if os.path.exists(SHARED_SUBSET):
     name, source = "cifar10", SHARED_SUBSET
   else:
     name, source = "mnist", "embedded"
   noisy_data_builder.build_noisy_datasets(name, source, noise_fractions=[0.4],
                                           output_dir=scratch, log=lambda *_: None)
-  split = data_lib.describe_split(os.path.join(scratch, name, "0.4"), name, "train")
-  dataset = data_lib.make_dataset(split, name, FLAGS.batch_size, training=True, cache=False)
-  iterator = iter(dataset)
-  next(iterator)
-  start = time.perf_counter()
-  for _ in range(FLAGS.pipeline_batches):
-    next(iterator)
-  elapsed = time.perf_counter() - start
-  return name, FLAGS.pipeline_batches * FLAGS.batch_size / elapsed
+  return os.path.join(scratch, name, "0.4"), name
+
+
+class Runner:
+  """Builds and times the arms of one process (all share its thread settings)."""
+
+  def __init__(self, arms, data_dir, dataset_name):
+    import keras  # pylint: disable=g-import-not-at-top
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    from mentornet import curriculum  # pylint: disable=g-import-not-at-top
+    from mentornet import data as data_lib  # pylint: disable=g-import-not-at-top
+    from mentornet import mentornet_net  # pylint: disable=g-import-not-at-top
+    from mentornet import studentnets  # pylint: disable=g-import-not-at-top
+    from mentornet import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
+    spec = studentnets.get_studentnet_spec(FLAGS.studentnet)
+    split = data_lib.describe_split(data_dir, dataset_name, "train")
+    self.dataset = data_lib.make_dataset(split, dataset_name, FLAGS.batch_size, training=True,
+                                         crop_padding=spec.train_crop_padding, seed=0)
+    config = studentnets.StudentNetConfig(FLAGS.num_residual_units,
+                                          studentnets.parse_widths(FLAGS.resnet_widths), False)
+    # The peer's in-memory arrays: the same (unaugmented) images, one round of batches.
+    images, labels = [], []
+    plain = data_lib.make_dataset(split, dataset_name, FLAGS.batch_size, training=False,
+                                  cache=False)
+    for features, label in plain.take(max(FLAGS.steps, 2 * FLAGS.steps_per_execution)):
+      images.append(features["image"].numpy())
+      labels.append(label.numpy())
+    self.images, self.labels = np.concatenate(images), np.concatenate(labels)
+    mentornet = None
+    if any(kind == "mentornet" for kind, _ in arms.values()):
+      mentornet_dir = FLAGS.mentornet_dir
+      if not mentornet_dir:
+        mentornet_dir = tempfile.mkdtemp(prefix="bench_mentornet_")
+        mentornet_net.export_saved_model(mentornet_net.build_mentornet(seed=0), mentornet_dir)
+      mentornet = mentornet_net.load_mentornet(mentornet_dir)
+    rates = curriculum.parse_example_dropout_rates("0.5,17,0.05,78,1.0,5")
+    self.models = {}
+    for name, (kind, settings) in arms.items():
+      policy = settings["bf16"] if settings["bf16"] != "none" else "float32"
+      keras.mixed_precision.set_global_policy(policy)
+      keras.utils.set_random_seed(0)  # Same initial weights in every arm and process.
+      student = studentnets.build_studentnet(FLAGS.studentnet, split.num_classes, config)
+      optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+      if kind == "keras":
+        model = student
+        model.compile(optimizer=optimizer,
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"], jit_compile=settings["xla"],
+                      steps_per_execution=settings["steps_per_execution"])
+      else:
+        if kind == "mentornet":
+          made = curriculum.MentorNetCurriculum(mentornet, example_dropout_rates=rates)
+        else:
+          made = curriculum.NoCurriculum()
+        model = trainer_lib.StudentTrainer(student, made, max_steps=39000)
+        model.compile(optimizer=optimizer, jit_compile=settings["xla"],
+                      steps_per_execution=settings["steps_per_execution"])
+      self.models[name] = (kind, model)
+      self.time_round(name, warm_up=True)  # Trace, compile, fill the decode cache.
+    keras.mixed_precision.set_global_policy("float32")
+
+  def time_round(self, name, warm_up=False):
+    """Seconds per step of one round of `--steps` steps of arm `name`."""
+    kind, model = self.models[name]
+    steps = 2 * model.steps_per_execution if warm_up else FLAGS.steps
+    start = time.perf_counter()
+    if kind == "keras":
+      count = steps * FLAGS.batch_size
+      model.fit(self.images[:count], self.labels[:count], batch_size=FLAGS.batch_size,
+                epochs=1, verbose=0)
+    else:
+      model.fit(self.dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+    return (time.perf_counter() - start) / steps
+
+
+def _child_command(data_dir, dataset_name):
+  argv = [a for a in sys.argv[1:] if not a.startswith(("--json", "--output_json"))]
+  return [sys.executable, os.path.abspath(__file__), *argv,
+          f"--worker_data_dir={data_dir}:{dataset_name}"]
+
+
+def serve_child():
+  """Child process: default threads; builds its arms, then times one round per stdin line."""
+  data_dir, dataset_name = FLAGS.worker_data_dir.rsplit(":", 1)
+  arms = {name: arm for name, arm in _arms().items() if arm[1]["threads"] == (0, 0)}
+  runner = Runner(arms, data_dir, dataset_name)
+  print("ready", flush=True)
+  for line in sys.stdin:
+    print(runner.time_round(line.strip()), flush=True)
 
 
 def main(argv):
   del argv
-  medians, rounds = time_steps()
-  dataset_name, pipeline_images_per_sec = time_input_pipeline()
+  if FLAGS.worker_data_dir:
+    serve_child()
+    return
+  from mentornet import distribution  # pylint: disable=g-import-not-at-top
+  threads = (FLAGS.intra_op_threads, FLAGS.inter_op_threads)
+  distribution.set_op_threads(*threads)
+  data_dir, dataset_name = _build_data(tempfile.mkdtemp(prefix="bench_data_"))
+  arms = _arms()
+  child_arms = [name for name, arm in arms.items() if arm[1]["threads"] != threads]
+  child = None
+  if child_arms:
+    child = subprocess.Popen(_child_command(data_dir, dataset_name), stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    while child.stdout.readline().strip() != "ready":  # Builds while we wait (not timed).
+      if child.poll() is not None:
+        raise RuntimeError("the levers-off child process failed")
+  runner = Runner({n: a for n, a in arms.items() if n not in child_arms}, data_dir,
+                  dataset_name)
+  seconds = {name: [] for name in arms}
+  for _ in range(FLAGS.rounds):
+    for name in arms:
+      if name in child_arms:
+        child.stdin.write(name + "\n")
+        child.stdin.flush()
+        seconds[name].append(float(child.stdout.readline()))
+      else:
+        seconds[name].append(runner.time_round(name))
+  if child:
+    child.stdin.close()
+    child.wait()
+  report(arms, seconds, dataset_name)
+
+
+def report(arms, seconds, dataset_name):
+  """Prints images/s and ratios; writes them to --json."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
   batch = FLAGS.batch_size
-  figures = {
+  img_s = {name: batch / float(np.median(values)) for name, values in seconds.items()}
+  figures = {f"{name}_img_s": value for name, value in img_s.items()}
+  figures["baseline_vs_keras"] = img_s["baseline"] / img_s["keras_fit"]
+  if "mentornet" in img_s:
+    figures["mentornet_vs_baseline"] = img_s["mentornet"] / img_s["baseline"]
+  figures["speedup_vs_levers_off"] = img_s["baseline"] / img_s["levers_off"]
+  # On a machine shared with other jobs a round runs at full speed or at a fraction (a core
+  # taken); the fastest round of each arm compares the undisturbed speeds.
+  best = {name: batch / float(np.min(values)) for name, values in seconds.items()}
+  figures.update({f"{name}_best_img_s": value for name, value in best.items()})
+  figures["best_baseline_vs_keras"] = best["baseline"] / best["keras_fit"]
+  if "mentornet" in best:
+    figures["best_mentornet_vs_baseline"] = best["mentornet"] / best["baseline"]
+  figures["best_speedup_vs_levers_off"] = best["baseline"] / best["levers_off"]
+  for name in img_s:
+    if name.startswith("no_"):
+      figures[f"{name[3:]}_speedup"] = img_s["baseline"] / img_s[name]
+  figures.update({
       "studentnet": f"{FLAGS.studentnet} units={FLAGS.num_residual_units} "
                     f"widths={FLAGS.resnet_widths}",
-      "batch_size": batch, "jit_compile": FLAGS.jit_compile,
-      "baseline_sec_per_step": medians["baseline"],
-      "mentornet_sec_per_step": medians["mentornet"],
-      "mentornet_over_baseline": medians["mentornet"] / medians["baseline"],
-      "baseline_images_per_sec": batch / medians["baseline"],
-      "mentornet_images_per_sec": batch / medians["mentornet"],
-      "input_pipeline_images_per_sec": pipeline_images_per_sec,
-      "input_pipeline_dataset": dataset_name,
-      "rounds_sec_per_step": rounds,
-      "device": tf.config.list_logical_devices()[-1].device_type,
-  }
-  print(f"StudentNet {figures['studentnet']}, batch {batch}, jit={FLAGS.jit_compile}, "
-        f"{FLAGS.rounds} rounds x {FLAGS.steps} steps")
-  print(f"  baseline step   {medians['baseline'] * 1000:8.1f} ms  "
-        f"{figures['baseline_images_per_sec']:8.1f} images/s")
-  print(f"  MentorNet step  {medians['mentornet'] * 1000:8.1f} ms  "
-        f"{figures['mentornet_images_per_sec']:8.1f} images/s")
-  print(f"  ratio MentorNet / baseline: {figures['mentornet_over_baseline']:.3f}")
-  print(f"  tf.data input pipeline ({dataset_name}): {pipeline_images_per_sec:.0f} images/s")
-  if FLAGS.output_json:
-    with open(FLAGS.output_json, "w", encoding="utf-8") as f:
+      "batch_size": batch, "dataset": dataset_name, "steps": FLAGS.steps,
+      "rounds": FLAGS.rounds, "levers": {name: arm[1] for name, arm in arms.items()},
+      "rounds_sec_per_step": seconds, "load_average": os.getloadavg(),
+  })
+  on = arms["baseline"][1]
+  print(f"StudentNet {figures['studentnet']}, batch {batch}, {FLAGS.rounds} rounds x "
+        f"{FLAGS.steps} steps; levers: {on}; load {os.getloadavg()[0]:.2f}")
+  for name, value in img_s.items():
+    print(f"  {name:<24} {value:8.1f} images/s (median round), {best[name]:8.1f} (fastest)")
+  for name, value in figures.items():
+    if name.endswith(("_vs_keras", "_vs_baseline", "_vs_levers_off", "_speedup")):
+      print(f"  {name:<28} {value:8.3f}")
+  if FLAGS.json:
+    with open(FLAGS.json, "w", encoding="utf-8") as f:
       json.dump(figures, f, indent=2)
 
 

@@ -19,6 +19,7 @@ flags_lib.define_training_flags()
 def main(argv):
   del argv
   flags_lib.apply_device_id()
+  flags_lib.apply_thread_flags()
   config = flags_lib.train_config_from_flags("baseline")
   result = training_loop.run_training(
       config, lambda **unused: curriculum.NoCurriculum(name="curriculum"))

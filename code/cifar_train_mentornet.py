@@ -57,6 +57,7 @@ def train_with_data_parameters():
 def main(argv):
   del argv
   flags_lib.apply_device_id()
+  flags_lib.apply_thread_flags()
   if flags_lib.FLAGS.curriculum == "data_parameters":
     result = train_with_data_parameters()
     print(f"Finished at step {result['global_step']}; checkpoint {result['latest_checkpoint']}")

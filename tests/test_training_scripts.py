@@ -360,6 +360,8 @@ BASELINE_BAD_INPUTS = [
     (["--resnet_widths=16,160,80,640"], "must be positive and non-decreasing"),
     (["--num_gpus=-1"], "--num_gpus must be >= 0"),
     (["--device_id=gpu0"], "--device_id='gpu0' is not a comma-separated list of GPU ids"),
+    (["--steps_per_execution=0"], "--steps_per_execution must be >= 1"),
+    (["--intra_op_threads=-1"], "--intra_op_threads must be >= 0"),
 ]
 
 

@@ -44,6 +44,30 @@ def _configure_cpu_replicas(count):
   return [d.name for d in tf.config.list_logical_devices("CPU")][:count]
 
 
+def set_op_threads(intra_op_threads, inter_op_threads):
+  """Sizes TensorFlow's op thread pools (0 keeps its default) before its runtime starts.
+
+  Returns True when the setting is in effect; once the runtime has started a different size
+  cannot be applied, which is logged and returns False.
+  """
+  threading = tf.config.threading
+  wanted = (int(intra_op_threads), int(inter_op_threads))
+  if any(n < 0 for n in wanted):
+    raise UsageError(f"thread counts must be >= 0, got intra {wanted[0]}, inter {wanted[1]}")
+  current = (threading.get_intra_op_parallelism_threads(),
+             threading.get_inter_op_parallelism_threads())
+  if current == wanted:
+    return True
+  try:
+    threading.set_intra_op_parallelism_threads(wanted[0])
+    threading.set_inter_op_parallelism_threads(wanted[1])
+  except RuntimeError:
+    logging.warning("TensorFlow already started with %s intra/inter-op threads; %s not applied",
+                    current, wanted)
+    return False
+  return True
+
+
 def make_strategy(name="auto", num_gpus=0, cpu_replicas=0):
   """Returns the `tf.distribute.Strategy` for `--strategy`, `--num_gpus`, `--cpu_replicas`."""
   if name not in STRATEGIES:

@@ -58,9 +58,16 @@ def define_training_flags():
   flags.DEFINE_integer("cpu_replicas", 0, "Mirror over this many logical CPU devices (testing).")
   flags.DEFINE_bool("sync_batch_norm", True, "Batch statistics over the global batch when "
                     "replicated, so results do not depend on the replica count.")
-  flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
-  flags.DEFINE_enum("mixed_precision", "none", ["none", "mixed_float16", "mixed_bfloat16"],
-                    "Keras mixed-precision policy.")
+  flags.DEFINE_bool("jit_compile", TrainConfig.jit_compile, "Compile the train step with XLA.")
+  flags.DEFINE_enum("mixed_precision", TrainConfig.mixed_precision,
+                    ["none", "mixed_float16", "mixed_bfloat16"], "Keras mixed-precision policy.")
+  flags.DEFINE_integer("steps_per_execution", TrainConfig.steps_per_execution,
+                       "Train steps per host round-trip (lowered to divide the epoch and the "
+                       "remaining steps, so the step budget stays exact).")
+  flags.DEFINE_integer("intra_op_threads", TrainConfig.intra_op_threads,
+                       "Threads inside one TensorFlow op (0: TensorFlow's default).")
+  flags.DEFINE_integer("inter_op_threads", TrainConfig.inter_op_threads,
+                       "TensorFlow ops run at once (0: TensorFlow's default).")
   flags.DEFINE_float("cifarnet_fc_weight_decay", 0.0, "L2 rate on the inception (cifarnet) "
                      "fully connected layers; the original declared 0.004 but never added it "
                      "to the loss (0).")
@@ -114,6 +121,15 @@ def apply_device_id():
   if inherited is not None and inherited != device_id:
     print(f"note: --device_id={device_id} replaces CUDA_VISIBLE_DEVICES={inherited}", flush=True)
   os.environ["CUDA_VISIBLE_DEVICES"] = device_id
+
+
+def apply_thread_flags():
+  """Sizes TensorFlow's thread pools from the flags; call before the runtime starts."""
+  for name in ("intra_op_threads", "inter_op_threads", "steps_per_execution"):
+    minimum = 1 if name == "steps_per_execution" else 0
+    if FLAGS[name].value < minimum:
+      raise UsageError(f"--{name} must be >= {minimum}, got {FLAGS[name].value}")
+  distribution.set_op_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)
 
 
 def validate_data_flags(split="train"):
@@ -184,7 +200,8 @@ def train_config_from_flags(curriculum, curriculum_settings=None):
       num_residual_units=FLAGS.num_residual_units,
       resnet_widths=studentnets.parse_widths(FLAGS.resnet_widths),
       random_seed=FLAGS.random_seed, learning_rate_boundaries=boundaries or None,
-      jit_compile=FLAGS.jit_compile,
+      jit_compile=FLAGS.jit_compile, steps_per_execution=FLAGS.steps_per_execution,
+      intra_op_threads=FLAGS.intra_op_threads, inter_op_threads=FLAGS.inter_op_threads,
       mixed_precision=FLAGS.mixed_precision, strategy=FLAGS.strategy, num_gpus=FLAGS.num_gpus,
       cpu_replicas=FLAGS.cpu_replicas, sync_batch_norm=FLAGS.sync_batch_norm,
       cifarnet_fc_weight_decay=FLAGS.cifarnet_fc_weight_decay,

@@ -56,6 +56,11 @@ class TrainConfig:
   learning_rate_boundaries: Optional[Tuple[int, ...]] = None
   jit_compile: bool = False
   mixed_precision: str = "none"
+  # Train steps per `fit` execution (one host round-trip each); lowered to keep the budget exact.
+  steps_per_execution: int = 1
+  # TensorFlow op thread pools (0: TensorFlow's default, one thread per core).
+  intra_op_threads: int = 0
+  inter_op_threads: int = 0
   strategy: str = "auto"
   num_gpus: int = 0
   cpu_replicas: int = 0
@@ -118,15 +123,39 @@ def _config_record(config):
 
 
 class StopAtStep(keras.callbacks.Callback):
-  """Ends `fit` once the optimizer has taken `max_steps` steps (exact step budget)."""
+  """Ends `fit` once the optimizer has taken `max_steps` steps (exact step budget).
+
+  Reads the step from the device once, at the start; after that it counts the batches `fit`
+  reports (the last step of each execution), so no step waits on a device read.
+  """
 
   def __init__(self, max_steps):
     super().__init__()
     self.max_steps = max_steps
+    self._step = 0
+    self._epoch_start = 0
+
+  def on_train_begin(self, logs=None):
+    self._step = int(self.model.optimizer.iterations.numpy())
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._epoch_start = self._step
 
   def on_train_batch_end(self, batch, logs=None):
-    if int(self.model.optimizer.iterations.numpy()) >= self.max_steps:
+    self._step = self._epoch_start + batch + 1
+    if self._step >= self.max_steps:
       self.model.stop_training = True
+
+
+def exact_steps_per_execution(requested, steps_per_epoch, remaining_steps):
+  """Largest k <= `requested` dividing both the epoch and the remaining steps.
+
+  `fit` runs whole executions of k steps, so this k keeps the step budget exact.
+  """
+  k = max(1, min(int(requested), steps_per_epoch, remaining_steps))
+  while steps_per_epoch % k or remaining_steps % k:
+    k -= 1
+  return k
 
 
 class CheckpointEverySecs(keras.callbacks.Callback):
@@ -284,6 +313,7 @@ def run_training(config, make_curriculum, strategy=None, extra_callbacks=()):
   """
   # The strategy comes first: logical CPU replicas and multi-worker collectives must be set up
   # before TensorFlow initializes its runtime.
+  distribution.set_op_threads(config.intra_op_threads, config.inter_op_threads)
   if strategy is None:
     strategy = distribution.make_strategy(config.strategy, config.num_gpus, config.cpu_replicas)
   keras.utils.set_random_seed(config.random_seed)
@@ -327,6 +357,8 @@ def run_training(config, make_curriculum, strategy=None, extra_callbacks=()):
                                     seed=config.random_seed + resumed_from)
     dataset = distribution.shard_by_data(dataset)
     steps_per_epoch = max(1, split.num_examples // config.batch_size)
+    model.steps_per_execution = exact_steps_per_execution(
+        config.steps_per_execution, steps_per_epoch, config.max_number_of_steps - resumed_from)
     callbacks = [
         StopOnNonFinite(manager),
         StopAtStep(config.max_number_of_steps),

@@ -1,0 +1,64 @@
+"""Speed levers reach the model: mixed precision, steps per execution (exact budget), threads."""
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from conftest import subprocess_env
+from mentornet import curriculum
+from mentornet import training_loop
+
+
+@pytest.mark.parametrize("requested, steps_per_epoch, remaining, expected", [
+    (8, 39, 600, 3), (4, 10, 7, 1), (4, 20, 8, 4), (16, 10, 8, 2), (1, 39, 600, 1)])
+def test_exact_steps_per_execution(requested, steps_per_epoch, remaining, expected):
+  k = training_loop.exact_steps_per_execution(requested, steps_per_epoch, remaining)
+  assert k == expected
+  assert steps_per_epoch % k == 0 and remaining % k == 0
+
+
+def test_bf16_policy_and_exact_budget_with_steps_per_execution(tiny_cifar, tmp_path):
+  config = training_loop.TrainConfig(
+      train_log_dir=str(tmp_path / "train"), data_dir=str(tiny_cifar / "0.4"),
+      batch_size=16, max_number_of_steps=8, num_residual_units=1, resnet_widths=(8, 8, 16, 16),
+      mixed_precision="mixed_bfloat16", steps_per_execution=4, verbose=0, trust_report=False)
+  make = lambda **unused: curriculum.NoCurriculum(name="curriculum")
+  try:
+    first = training_loop.run_training(config, make)
+    # 160 examples / 16 = 10 steps per epoch: 4 does not divide it, 2 divides 10 and 8.
+    assert first["model"].steps_per_execution == 2
+    assert first["global_step"] == 8
+    student = first["model"].student
+    assert student.dtype_policy.name == "mixed_bfloat16"
+    assert student.get_layer("init_conv").compute_dtype == "bfloat16"
+    assert student.get_layer("init_conv").kernel.dtype == "float32"
+    # Resuming at 8 towards 11: 3 steps left, so one step per execution, still exact.
+    config.max_number_of_steps = 11
+    resumed = training_loop.run_training(config, make)
+    assert resumed["resumed_from_step"] == 8 and resumed["global_step"] == 11
+    assert resumed["model"].steps_per_execution == 1
+  finally:
+    keras.mixed_precision.set_global_policy("float32")
+
+
+THREADS_DRIVER = """
+import sys
+from absl import flags
+import tensorflow as tf
+from mentornet import flags_lib
+flags_lib.define_training_flags()
+flags.FLAGS(sys.argv)
+flags_lib.apply_thread_flags()
+tf.constant(1.0) + 1.0  # Starts the runtime.
+print(tf.config.threading.get_intra_op_parallelism_threads(),
+      tf.config.threading.get_inter_op_parallelism_threads())
+"""
+
+
+def test_thread_flags_reach_tensorflow():
+  result = subprocess.run(
+      [sys.executable, "-c", THREADS_DRIVER, "--intra_op_threads=1", "--inter_op_threads=3"],
+      env=subprocess_env(), capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.split() == ["1", "3"]
