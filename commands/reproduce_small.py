@@ -158,6 +158,7 @@ def prepare_data(npz_path, noise_fraction, seed, val_fraction, data_root,
   instead of synthetic noise at `noise_fraction`.
   """
   x_train, y_train, x_test, y_test = _load_npz(npz_path)
+  full_y_train = y_train  # Human labels are aligned on the whole npz, before any subsample.
   if examples_per_class > 0:
     keep = subsample_per_class(y_train, examples_per_class, seed)
     x_train, y_train = x_train[keep], y_train[keep]
@@ -165,7 +166,6 @@ def prepare_data(npz_path, noise_fraction, seed, val_fraction, data_root,
   num_classes = 10 if dataset_name == "cifar10" else 100
   if human_labels_file:
     human_label_key = human_noise.resolve_key(dataset_name, human_label_key)
-    full_y_train = _load_npz(npz_path)[1]
     noisy = _human_labels(npz_path, dataset_name, num_classes, full_y_train, human_labels_file,
                           human_label_key)
     if examples_per_class > 0:
