@@ -28,16 +28,29 @@ from mentornet.errors import exit_on_usage_error
 REPRODUCE_SMALL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reproduce_small.py")
 
 # name: reproduce_small flags. All: batch 128, ~100 epochs, the original ResNet learning-rate
-# drops (x0.1 at 50%, 64%, 77% of training) scaled to the steps.
+# drops (x0.1 at 50%, 64%, 77% of training) scaled to the steps. The first study's regimes keep
+# the original's crop-and-flip augmentation and p = 0.7 with the DD learned for them; the
+# reduced-augmentation ones use reproduce_small's defaults (p = 1 - noise, its DD).
 _SMALL = {"examples_per_class": 111, "num_residual_units": 1, "resnet_widths": "16,16,32,64",
           "max_number_of_steps": 800, "noise_type": "symmetric", "noise_fraction": 0.4,
+          "augmentation": "crop_flip", "loss_p": "effective",
+          "mentornet_dd_dir": "small_nl_0.4_percentile_70/mentornet_dd",
           "methods": "baseline,mentornet_pd,oracle"}
+_DEFAULT = {"examples_per_class": 222, "num_residual_units": 1, "resnet_widths": "16,16,32,64",
+            "max_number_of_steps": 1600, "noise_type": "symmetric", "noise_fraction": 0.4,
+            "augmentation": "flip", "methods": "baseline,mentornet_pd,oracle"}
 REGIMES = {
     "c111_r8_sym0.4": dict(_SMALL),
     "c111_r8_asym0.4": dict(_SMALL, noise_type="asymmetric"),
     "c111_r8_sym0.8": dict(_SMALL, noise_fraction=0.8),
     "c222_r8_sym0.4": dict(_SMALL, examples_per_class=222, max_number_of_steps=1600),
     "c111_r8wide_sym0.4": dict(_SMALL, resnet_widths="16,16,32,128"),
+    "c111_r8_noaug_sym0.4": dict(_DEFAULT, examples_per_class=111, max_number_of_steps=800,
+                                 augmentation="none"),
+    "c222_r8_noaug_sym0.4": dict(_DEFAULT, augmentation="none"),
+    "c222_r8_flip_sym0.4": dict(_DEFAULT),  # reproduce_small's defaults
+    "c222_r8_flip_asym0.4": dict(_DEFAULT, noise_type="asymmetric"),
+    "c222_r8_flip_sym0.8": dict(_DEFAULT, noise_fraction=0.8),
 }
 
 flags.DEFINE_string("data", None, "npz of reproduce_small.py (x_train, y_train, x_val, y_val).")
@@ -74,6 +87,7 @@ def collect(regime, seed, run_root):
                     f"widths={settings['resnet_widths']}",
       "steps": steps, "batch": batch, "epochs": round(steps * batch / stats["num_train"], 1),
       "noise": f"{settings['noise_type']} {settings['noise_fraction']}",
+      "augmentation": settings["augmentation"], "loss_p": settings.get("loss_p", "clean_share"),
       "baseline_peak": base.get("best_test_accuracy"), "baseline_final": base.get("accuracy"),
       "baseline_fit_clean": base.get("fit_clean"), "baseline_memorized": base.get("memorized"),
       "baseline_peak_memorized": base.get("peak_memorized"),
@@ -90,16 +104,19 @@ def _fmt(value, spec=".3f"):
 
 def format_markdown(rows):
   """The study table: one line per regime and seed."""
-  lines = ["| regime | seed | train images | StudentNet | epochs (steps x batch) | noise | "
+  lines = ["| regime | seed | train images | StudentNet | epochs (steps x batch) | "
+           "augmentation, MentorNet p | noise | "
            "baseline peak / final test | baseline fit clean / memorized (peak) | "
            "final test of the others | final noisy val | min |",
-           "| --- | ---: | ---: | --- | --- | --- | --- | --- | --- | --- | ---: |"]
+           "| --- | ---: | ---: | --- | --- | --- | --- | --- | --- | --- | --- | ---: |"]
   for row in rows:
     others = ", ".join(f"{m} {_fmt(a)}" for m, a in row["final_test"].items() if m != "baseline")
     vals = ", ".join(f"{m} {_fmt(a)}" for m, a in row["final_val"].items())
     lines.append(
         f"| {row['regime']} | {row['seed']} | {row['num_train']} | {row['studentnet']} | "
-        f"{row['epochs']} ({row['steps']} x {row['batch']}) | {row['noise']} | "
+        f"{row['epochs']} ({row['steps']} x {row['batch']}) | "
+        f"{row.get('augmentation', 'crop_flip')}, {row.get('loss_p', 'effective')} | "
+        f"{row['noise']} | "
         f"{_fmt(row['baseline_peak'])} / {_fmt(row['baseline_final'])} | "
         f"{_fmt(row['baseline_fit_clean'], '.2f')} / {_fmt(row['baseline_memorized'], '.2f')} "
         f"({_fmt(row['baseline_peak_memorized'], '.2f')}) | {others} | {vals} | "

@@ -9,7 +9,7 @@ On an npz with x_train, y_train and x_test, y_test (or x_val, y_val as the test 
    set, and writes TFRecords with clean labels and example ids;
 2. trains the same small StudentNet with the same step budget for every method: baseline,
    self_paced, focal_loss, mentornet_pd, mentornet_dd (the shipped MentorNets, with the
-   original commands' settings for this noise level at --loss_p_percentile; DD from
+   original commands' settings for this noise level and p from --loss_p; DD from
    --mentornet_dd_dir), data_parameters, and a clean-label oracle (only the examples whose
    label was not corrupted);
 3. evaluates test (and validation) accuracy every --eval_every steps, keeps each method's
@@ -23,7 +23,9 @@ train_index (the CIFAR training index of each image), the oracle keeps the examp
 label is right, and each method's settings are those for the measured noise rate.
 
 The defaults are a regime where the baseline memorizes the wrong labels within 100 epochs
-(docs/regime_study.md): 111 images a class, ResNet-8 widths 16,16,32,64, 800 steps of 128.
+(docs/regime_study.md): 222 images a class, ResNet-8 widths 16,16,32,64, 1,600 steps of 128,
+training images flipped but not cropped (--augmentation=flip, a declared departure of the
+reduced regime), every MentorNet at p = 1 - noise (--loss_p=clean_share).
 """
 import json
 import os
@@ -62,30 +64,41 @@ flags.DEFINE_string("human_labels_file", None,
                     "CIFAR-10N / CIFAR-100N labels (.pt or .npy) for --noise_type=human.")
 flags.DEFINE_string("human_label_key", None, "Its label key; default worse_label (CIFAR-10), "
                     "noisy_label (CIFAR-100).")
-flags.DEFINE_integer("examples_per_class", 111, "Keep this many training images per class (a "
+flags.DEFINE_integer("examples_per_class", 222, "Keep this many training images per class (a "
                      "seeded subsample, before the noise and the validation split); 0: all.")
 flags.DEFINE_string("output_dir", "runs/reproduce_small", "Where data, runs and results go.")
 flags.DEFINE_list("methods", "baseline,self_paced,focal_loss,mentornet_pd,mentornet_dd,"
                   "data_parameters,oracle", "Methods to run, in order.")
-flags.DEFINE_integer("max_number_of_steps", 800, "Training steps of every method (800 of 128 "
-                     "images = 100 epochs of the default 999 training images).")
+flags.DEFINE_integer("max_number_of_steps", 1600, "Training steps of every method (1,600 of "
+                     "128 images = 100 epochs of the default 1,998 training images).")
 flags.DEFINE_integer("batch_size", 128, "Images per step.")
 flags.DEFINE_integer("eval_every", 50, "Evaluate validation and test accuracy every N steps.")
 flags.DEFINE_integer("num_residual_units", 1, "StudentNet ResNet units per stage.")
 flags.DEFINE_string("resnet_widths", "16,16,32,64", "StudentNet ResNet widths.")
+flags.DEFINE_enum("augmentation", "flip", data_lib.AUGMENTATIONS,
+                  "Training-image augmentation: crop_flip (the original's), flip (the reduced "
+                  "regime's: without crops it memorizes within 100 epochs), none.")
 flags.DEFINE_float("val_fraction", 0.1, "Part of the noisy training set held out for validation.")
 flags.DEFINE_integer("seed", 0, "Seed of the noise, the split, initialization and data order.")
 flags.DEFINE_float("loss_p_percentile", None, "Loss percentile of every MentorNet method; "
-                   "default: the table's (--loss_p).")
-flags.DEFINE_string("mentornet_dd_dir", "small_nl_0.4_percentile_70/mentornet_dd",
+                   "default: --loss_p's.")
+flags.DEFINE_string("mentornet_dd_dir", "small_nl_0.4_percentile_60/mentornet_dd",
                     "MentorNet of the mentornet_dd method: a directory or a path under "
                     "mentornet_models/models (default: learned from this regime's own StudentNet "
                     "by commands/train_mentornet_dd_small.sh; the original commands': "
                     "nl_0.2_percentile_90/mentornet_dd).")
 flags.DEFINE_integer("verbose", 0, "Keras progress output.")
-flags.DEFINE_enum("loss_p", method_table.DEFAULT_LOSS_P, method_table.LOSS_P_MODES,
-                  "MentorNet loss percentile: effective = 0.7 as the original ran; written = "
-                  "the values its commands wrote (see mentornet.method_settings).")
+# --loss_p=clean_share: every MentorNet method keeps about the share of examples whose label is
+# right, p = 1 - noise rate (the written DD values of the original commands at 0.2 and 0.4 are
+# the same, 0.8 and 0.6). Chosen for the reduced regime by noisy-validation accuracy
+# (docs/regime_study.md), where it memorizes much sooner than the original and p = 0.7 keeps
+# wrong labels that it then learns.
+CLEAN_SHARE = "clean_share"
+MIN_LOSS_P_PERCENTILE = 0.1
+flags.DEFINE_enum("loss_p", CLEAN_SHARE, (CLEAN_SHARE,) + method_table.LOSS_P_MODES,
+                  "MentorNet loss percentile: clean_share = 1 - noise rate (at least 0.1); "
+                  "effective = 0.7 as the original ran; written = the values its commands "
+                  "wrote (see mentornet.method_settings).")
 FLAGS = flags.FLAGS
 
 # The original commands' methods take their settings from the package's table
@@ -106,13 +119,24 @@ METHODS = {
 def method_settings(method, noise_fraction):
   """The method's curriculum settings at this noise level (dict values picked by noise)."""
   if METHODS[method] == FROM_TABLE:
-    return method_table.curriculum_settings(method, noise_fraction, loss_p=FLAGS.loss_p)
+    loss_p = FLAGS.loss_p
+    settings = method_table.curriculum_settings(
+        method, noise_fraction,
+        loss_p=method_table.DEFAULT_LOSS_P if loss_p == CLEAN_SHARE else loss_p)
+    if loss_p == CLEAN_SHARE and "loss_p_percentile" in settings:
+      settings["loss_p_percentile"] = clean_share_percentile(noise_fraction)
+    return settings
   settings = {}
   for key, value in METHODS[method].items():
     if isinstance(value, dict):
       value = value[min(value, key=lambda p: abs(p - noise_fraction))]
     settings[key] = value
   return settings
+
+
+def clean_share_percentile(noise_fraction):
+  """p of --loss_p=clean_share: 1 - noise rate, rounded to 0.01, at least 0.1."""
+  return max(MIN_LOSS_P_PERCENTILE, round(1.0 - noise_fraction, 2))
 
 
 def _load_npz(path):
@@ -226,7 +250,7 @@ def run_method(method, dataset_name, dirs, run_dir):
       num_residual_units=FLAGS.num_residual_units,
       resnet_widths=studentnets.parse_widths(FLAGS.resnet_widths), random_seed=FLAGS.seed,
       learning_rate_boundaries=studentnets.scaled_resnet_boundaries(FLAGS.max_number_of_steps),
-      verbose=FLAGS.verbose, curriculum_settings=settings)
+      verbose=FLAGS.verbose, curriculum_settings=settings, augmentation=FLAGS.augmentation)
   make_curriculum = trust_report.make_curriculum_factory(curriculum_name, settings)
   eval_sets = {}
   for name in ("val", "test"):
@@ -279,7 +303,10 @@ def format_markdown(results, stats, total_seconds):
       f"{stats['realized_noise']:.3f}), {stats['num_val']} held-out noisy validation images, "
       f"{stats['num_test']} clean test images. StudentNet ResNet units="
       f"{FLAGS.num_residual_units} widths={FLAGS.resnet_widths}, {FLAGS.max_number_of_steps} "
-      f"steps of batch {FLAGS.batch_size} per method, seed {FLAGS.seed}.",
+      f"steps of batch {FLAGS.batch_size} per method, training augmentation "
+      f"{FLAGS.augmentation}, MentorNet loss percentile --loss_p={FLAGS.loss_p}"
+      f"{'' if FLAGS.loss_p_percentile is None else f' (set to {FLAGS.loss_p_percentile:g})'}, "
+      f"seed {FLAGS.seed}.",
       "",
       "| method | final test acc | best test acc | test acc at best val | gap closed | "
       "fit clean | memorized | noise AUC | seconds |",

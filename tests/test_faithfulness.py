@@ -253,6 +253,32 @@ def test_test_path_is_standardization_only(tmp_path):
   np.testing.assert_array_equal(got[list(labels).index(4)], 0.0)
 
 
+@pytest.mark.parametrize("augmentation", ["crop_flip", "flip", "none"])
+def test_training_path_augmentations(tmp_path, augmentation):
+  """--augmentation=none (reduced regimes) shuffles and repeats the images unchanged; flip
+  only mirrors them."""
+  from mentornet import data, records  # pylint: disable=import-outside-toplevel
+  images = np.random.default_rng(3).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+  records.write_shards(str(tmp_path), "cifar10", "train", {
+      "image": images, "label": np.arange(6), "id": np.arange(6)}, num_shards=2)
+  split = data.describe_split(str(tmp_path), "cifar10", "train")
+  dataset = data.make_dataset(split, "cifar10", 6, training=True, augmentation=augmentation)
+  kinds = []
+  for features, _ in dataset.take(4):
+    ids = features["id"].numpy()
+    assert sorted(ids) == list(range(6))  # each pass: every image once, shuffled
+    for k, i in enumerate(ids):
+      got = features["image"][k].numpy()
+      kinds.append("same" if np.allclose(got, _standardized(images[i]), atol=1e-5) else
+                   "mirror" if np.allclose(got, _standardized(images[i][:, ::-1]), atol=1e-5)
+                   else "other")
+  assert set(kinds) == {"none": {"same"}, "flip": {"same", "mirror"},
+                        "crop_flip": set(kinds) | {"other"}}[augmentation]
+  assert augmentation != "crop_flip" or kinds.count("other") > len(kinds) // 2
+  with pytest.raises(ValueError, match="augmentation must be one of"):
+    data.make_dataset(split, "cifar10", 6, training=True, augmentation="crop")
+
+
 # ------------------------------------------------------------------ learning rates
 
 

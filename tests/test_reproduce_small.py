@@ -44,9 +44,10 @@ def test_reproduce_small_writes_results_table_and_plot(tmp_path):
         out / "runs" / method / "train" / "trust_report.csv")
     assert noise_rate > 0 and results[method]["noise_auc"] == pytest.approx(auc, abs=1e-3)
   assert results["data_parameters"]["settings"]["learn_inst_parameters"] is True
-  # MentorNet PD's settings come from mentornet.method_settings: p = 0.7, as the original ran.
+  # MentorNet PD's settings come from mentornet.method_settings, with p = 1 - noise (the
+  # default --loss_p=clean_share).
   pd = results["mentornet_pd"]["settings"]
-  assert (pd["loss_p_percentile"], pd["example_dropout_rates"]) == (0.7, "0.5,17,0.05,83")
+  assert (pd["loss_p_percentile"], pd["example_dropout_rates"]) == (0.6, "0.5,17,0.05,83")
   assert pd["trained_mentornet_dir"].endswith("mentornet_pd1_g_1/mentornet_pd")
   table = (out / "results.md").read_text()
   assert all(f"| {m} |" in table for m in methods.split(","))
@@ -55,6 +56,22 @@ def test_reproduce_small_writes_results_table_and_plot(tmp_path):
   again = subprocess.run(proc.args, env=subprocess_env(), capture_output=True, text=True,
                          timeout=300)
   assert again.returncode == 0 and again.stdout.count("reusing") == 4
+
+
+@pytest.mark.parametrize("loss_p,noise_fraction,want", [
+    ("clean_share", 0.4, 0.6), ("clean_share", 0.2, 0.8), ("clean_share", 0.95, 0.1),
+    ("clean_share", 0.363, 0.64), ("effective", 0.4, 0.7), ("written", 0.8, 0.5)])
+def test_mentornet_loss_percentile_of_each_loss_p_mode(loss_p, noise_fraction, want):
+  sys.path.insert(0, str(REPO_ROOT / "commands"))
+  import reproduce_small  # pylint: disable=import-outside-toplevel
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  flags.FLAGS(["reproduce_small", f"--loss_p={loss_p}"])
+  try:
+    settings = reproduce_small.method_settings("mentornet_pd", noise_fraction)
+    assert settings["loss_p_percentile"] == want
+    assert "loss_p_percentile" not in reproduce_small.method_settings("baseline", noise_fraction)
+  finally:
+    flags.FLAGS.unparse_flags()
 
 
 def test_given_label_fit_splits_clean_and_corrupted_examples():

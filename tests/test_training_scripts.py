@@ -67,7 +67,7 @@ def test_baseline_resumes_after_kill_and_eval_writes_csv(tiny_cifar, tmp_path):
   train_dir = tmp_path / "train"
   common = _script("cifar_train_baseline.py") + TINY_RESNET + [
       f"--data_dir={tiny_cifar / '0.4'}", f"--train_log_dir={train_dir}", "--batch_size=16",
-      "--save_interval_secs=1", "--verbose=2"]
+      "--save_interval_secs=1", "--verbose=2", "--augmentation=flip"]
   killed_at = _kill_after_checkpoint(common + [ENDLESS], train_dir, min_step=2)
   assert killed_at >= 2
   final_step = killed_at + 5
@@ -84,6 +84,7 @@ def test_baseline_resumes_after_kill_and_eval_writes_csv(tiny_cifar, tmp_path):
   import json  # pylint: disable=import-outside-toplevel
   record = json.loads((train_dir / "train_config.json").read_text())
   assert record["max_number_of_steps"] == final_step
+  assert record["augmentation"] == "flip"  # the flag reaches the run's config
   assert record["changes"] == [{"step": killed_at,
                                 "changed": {"max_number_of_steps": [1000000, final_step]}}]
 

@@ -51,8 +51,13 @@ def _augment(image, padding, seed, flip=True):
   return tf.image.stateless_random_flip_left_right(image, flip_seed) if flip else image
 
 
+# Training-image augmentations; `crop_flip` is the original's, the others are for reduced regimes.
+AUGMENTATIONS = ("crop_flip", "flip", "none")
+
+
 def make_dataset(split_info, dataset_name, batch_size, training, crop_padding=2, seed=0,
-                 drop_remainder=None, cache=True, input_context=None):
+                 drop_remainder=None, cache=True, input_context=None,
+                 augmentation="crop_flip"):
   """Builds the batched dataset of a split.
 
   Args:
@@ -65,7 +70,12 @@ def make_dataset(split_info, dataset_name, batch_size, training, crop_padding=2,
     drop_remainder: defaults to `training`.
     cache: keep decoded images in memory after the first pass.
     input_context: a `tf.distribute.InputContext` to shard by worker.
+    augmentation: of training images, one of AUGMENTATIONS: `crop_flip` (the original's pad,
+      random crop and left-right flip), `flip` (flip only), `none`.
   """
+  if augmentation not in AUGMENTATIONS:
+    raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, not "
+                     f"{augmentation!r}")
   info = datasets.get_dataset_info(dataset_name)
   files = tf.data.Dataset.from_tensor_slices(list(split_info.files))
   if input_context is not None and input_context.num_input_pipelines > 1:
@@ -82,8 +92,11 @@ def make_dataset(split_info, dataset_name, batch_size, training, crop_padding=2,
 
     def prepare(example, random_pair):
       element_seed = tf.cast(random_pair % (2**31 - 1), tf.int32)
-      image = _standardize(_augment(example["image"], crop_padding, element_seed,
-                                    flip=info.random_flip))
+      image = example["image"]
+      if augmentation != "none":
+        padding = crop_padding if augmentation == "crop_flip" else 0
+        image = _augment(image, padding, element_seed, flip=info.random_flip)
+      image = _standardize(image)
       return _features(example, image), example["label"]
   else:
 

@@ -9,6 +9,7 @@ from absl import flags
 from absl import logging
 
 from mentornet import curriculum as curriculum_lib
+from mentornet import data as data_lib
 from mentornet import datasets
 from mentornet import distribution
 from mentornet import method_settings
@@ -71,6 +72,9 @@ def define_training_flags():
   flags.DEFINE_float("cifarnet_fc_weight_decay", 0.0, "L2 rate on the inception (cifarnet) "
                      "fully connected layers; the original declared 0.004 but never added it "
                      "to the loss (0).")
+  flags.DEFINE_enum("augmentation", TrainConfig.augmentation, data_lib.AUGMENTATIONS,
+                    "Training-image augmentation: crop_flip (the original's pad, random crop "
+                    "and flip); flip and none only for reduced regimes.")
   flags.DEFINE_list("learning_rate_boundaries", [], "Global steps where the learning rate drops "
                     "10x, for every curriculum (default: the original's schedules).")
   flags.DEFINE_integer("random_seed", 0, "Seed of initialization, data order and dropout.")
@@ -204,7 +208,7 @@ def train_config_from_flags(curriculum, curriculum_settings=None):
       intra_op_threads=FLAGS.intra_op_threads, inter_op_threads=FLAGS.inter_op_threads,
       mixed_precision=FLAGS.mixed_precision, strategy=FLAGS.strategy, num_gpus=FLAGS.num_gpus,
       cpu_replicas=FLAGS.cpu_replicas, sync_batch_norm=FLAGS.sync_batch_norm,
-      cifarnet_fc_weight_decay=FLAGS.cifarnet_fc_weight_decay,
+      cifarnet_fc_weight_decay=FLAGS.cifarnet_fc_weight_decay, augmentation=FLAGS.augmentation,
       verbose=FLAGS.verbose, curriculum_settings=curriculum_settings)
 
 

@@ -66,6 +66,9 @@ class TrainConfig:
   cpu_replicas: int = 0
   sync_batch_norm: bool = True
   cifarnet_fc_weight_decay: float = 0.0
+  # Training-image augmentation (data.AUGMENTATIONS): the original's pad, crop and flip, or
+  # flip-only / none for reduced regimes.
+  augmentation: str = "crop_flip"
   max_checkpoints_to_keep: int = 10
   verbose: int = 1
   # Extra curriculum settings recorded in train_config.json (not compared on resume).
@@ -354,7 +357,8 @@ def run_training(config, make_curriculum, strategy=None, extra_callbacks=()):
   else:
     dataset = data_lib.make_dataset(split, config.dataset_name, config.batch_size,
                                     training=True, crop_padding=spec.train_crop_padding,
-                                    seed=config.random_seed + resumed_from)
+                                    seed=config.random_seed + resumed_from,
+                                    augmentation=config.augmentation)
     dataset = distribution.shard_by_data(dataset)
     steps_per_epoch = max(1, split.num_examples // config.batch_size)
     model.steps_per_execution = exact_steps_per_execution(
