@@ -51,9 +51,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchmark_train_step as bench  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # The benchmark's flags (--studentnet, --num_residual_units, --resnet_widths, --batch_size,
-# --mixed_precision, --jit_compile, --intra_op_threads, --inter_op_threads,
+# --mixed_precision, --jit_compile, --fused_batch_norm, --intra_op_threads, --inter_op_threads,
 # --steps_per_execution, --steps, --json) are defined by the import; its arm flags are unused.
-flags.DEFINE_integer("warmup_steps", 3, "Untraced steps after the 2 x steps_per_execution "
+flags.DEFINE_integer("warmup_steps", 3, "Untraced steps after the 3 x steps_per_execution "
                      "steps that build (trace, compile) the step.")
 flags.DEFINE_string("logdir", "", "Trace directory (default: a new temporary directory).")
 flags.DEFINE_string("data", "", "'' as the benchmark (the shared CIFAR-10 subset, else "
