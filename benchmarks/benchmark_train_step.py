@@ -1,13 +1,18 @@
 """Training throughput: our steps against a plain Keras `fit`, and the speed levers.
 
 Arms, each timed in rounds of `--steps` steps, alternating arm by arm so the machine's noise
-hits all alike (the figures to read are ratios of median round times):
+hits all alike (the figures to read are ratios of median round times). A round is one `fit`
+call; its clock runs from the start of its second execution to the start of its last, so it
+leaves out what `fit` does once per call and no steady run pays: building the input iterator,
+and deleting it as `fit` returns (in TF 2.21 that waits for tf.data's autotuning thread,
+0.1-5 s). Every arm, the `keras_fit` peer included, is timed so:
 - `keras_fit`: a plain `keras.Model.fit` of the same StudentNet (same initial weights,
   optimizer, batch and levers) on in-memory NumPy arrays;
 - `baseline`, `mentornet`: our `StudentTrainer` with `NoCurriculum` / a MentorNet, fed by the
   full training tf.data pipeline (TFRecords, decode cache, crop/flip, standardize);
-- `levers_off`: the baseline with every lever off (float32, no XLA, TensorFlow's default
-  threads), run in a child process because threads are fixed per process;
+- `levers_off`: the baseline with every lever off (float32, no XLA, Keras's unfused batch
+  norm, TensorFlow's default threads), run in a child process because threads are fixed per
+  process;
 - with `--lever_breakdown`, the baseline with one lever off at a time (`no_<lever>`).
 
   python benchmarks/benchmark_train_step.py --num_residual_units=1 \\
@@ -16,7 +21,9 @@ hits all alike (the figures to read are ratios of median round times):
 The levers default to the training defaults (`training_loop.TrainConfig`). Data: TFRecords
 built from ../shared/data/cifar10_subset.npz when it exists, else the embedded MNIST sample.
 """
+import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -27,17 +34,21 @@ from absl import app
 from absl import flags
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "code"))
+import keras  # pylint: disable=g-import-not-at-top,wrong-import-position,g-bad-import-order
 from mentornet.training_loop import TrainConfig  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 flags.DEFINE_integer("batch_size", 128, "Images per step.")
 flags.DEFINE_integer("num_residual_units", 1, "ResNet units per stage.")
 flags.DEFINE_string("resnet_widths", "16,160,320,640", "ResNet widths.")
 flags.DEFINE_string("studentnet", "resnet101", "StudentNet.")
-flags.DEFINE_integer("steps", 20, "Steps per timed round.")
+flags.DEFINE_integer("steps", 20, "Steps per timed round (rounded up to a multiple of "
+                     "--steps_per_execution).")
 flags.DEFINE_integer("rounds", 5, "Timed rounds per arm (alternating).")
 flags.DEFINE_bool("jit_compile", TrainConfig.jit_compile, "XLA-compile the train steps.")
 flags.DEFINE_enum("mixed_precision", TrainConfig.mixed_precision,
                   ["none", "mixed_float16", "mixed_bfloat16"], "Keras mixed-precision policy.")
+flags.DEFINE_bool("fused_batch_norm", TrainConfig.fused_batch_norm,
+                  "Train batch norm with TensorFlow's fused kernel.")
 flags.DEFINE_integer("intra_op_threads", TrainConfig.intra_op_threads, "0: TF default.")
 flags.DEFINE_integer("inter_op_threads", TrainConfig.inter_op_threads, "0: TF default.")
 flags.DEFINE_integer("steps_per_execution", TrainConfig.steps_per_execution,
@@ -60,12 +71,13 @@ def _levers():
       "threads": ((FLAGS.intra_op_threads, FLAGS.inter_op_threads), (0, 0)),
       "xla": (FLAGS.jit_compile, False),
       "bf16": (FLAGS.mixed_precision, "none"),
+      "fused_batch_norm": (FLAGS.fused_batch_norm, False),
       "steps_per_execution": (FLAGS.steps_per_execution, 1),
   }
 
 
 def _arms():
-  """{arm: (kind, lever settings)}; settings hold threads, xla, bf16, steps_per_execution."""
+  """{arm: (kind, lever settings)}; settings hold the `_levers` names."""
   levers = _levers()
   on = {name: value[0] for name, value in levers.items()}
   off = {name: value[1] for name, value in levers.items()}
@@ -113,7 +125,8 @@ class Runner:
     images, labels = [], []
     plain = data_lib.make_dataset(split, dataset_name, FLAGS.batch_size, training=False,
                                   cache=False)
-    for features, label in plain.take(max(FLAGS.steps, 2 * FLAGS.steps_per_execution)):
+    most = max(settings["steps_per_execution"] for _, settings in arms.values())
+    for features, label in plain.take(_round_steps(FLAGS.steps, most)[0]):
       images.append(features["image"].numpy())
       labels.append(label.numpy())
     self.images, self.labels = np.concatenate(images), np.concatenate(labels)
@@ -130,7 +143,9 @@ class Runner:
       policy = settings["bf16"] if settings["bf16"] != "none" else "float32"
       keras.mixed_precision.set_global_policy(policy)
       keras.utils.set_random_seed(0)  # Same initial weights in every arm and process.
-      student = studentnets.build_studentnet(FLAGS.studentnet, split.num_classes, config)
+      student = studentnets.build_studentnet(
+          FLAGS.studentnet, split.num_classes,
+          dataclasses.replace(config, fused_batch_norm=settings["fused_batch_norm"]))
       optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
       if kind == "keras":
         model = student
@@ -151,17 +166,49 @@ class Runner:
     keras.mixed_precision.set_global_policy("float32")
 
   def time_round(self, name, warm_up=False):
-    """Seconds per step of one round of `--steps` steps of arm `name`."""
+    """Seconds per step of one round of arm `name`: `--steps` timed steps (one execution when
+    `warm_up`) inside one `fit` call (see `_round_steps` and `_RoundClock`)."""
     kind, model = self.models[name]
-    steps = 2 * model.steps_per_execution if warm_up else FLAGS.steps
-    start = time.perf_counter()
+    per_execution = model.steps_per_execution
+    total, timed = _round_steps(per_execution if warm_up else FLAGS.steps, per_execution)
+    clock = _RoundClock(per_execution, timed)
     if kind == "keras":
-      count = steps * FLAGS.batch_size
+      count = total * FLAGS.batch_size
       model.fit(self.images[:count], self.labels[:count], batch_size=FLAGS.batch_size,
-                epochs=1, verbose=0)
+                epochs=1, verbose=0, callbacks=[clock])
     else:
-      model.fit(self.dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
-    return (time.perf_counter() - start) / steps
+      model.fit(self.dataset, epochs=1, steps_per_epoch=total, verbose=0, shuffle=False,
+                callbacks=[clock])
+    return clock.seconds / timed
+
+
+def _round_steps(steps, per_execution):
+  """(steps `fit` runs, steps timed) of a round of at least `steps` timed steps: a whole
+  number of executions of `per_execution` steps, plus one untimed before and one after."""
+  timed = per_execution * math.ceil(steps / per_execution)
+  return timed + 2 * per_execution, timed
+
+
+class _RoundClock(keras.callbacks.Callback):
+  """Times `timed` steps of one `fit` call: from the start of its second execution of
+  `per_execution` steps to the start of its last (an execution returns once its steps ran).
+
+  Only `on_train_batch_begin` is defined, so Keras still dispatches the per-batch ends
+  asynchronously, as without this callback. `seconds`: the timed wall time.
+  """
+
+  def __init__(self, per_execution, timed):
+    super().__init__()
+    self.first, self.last = per_execution, per_execution + timed  # `fit`'s step indices
+    self.seconds = None
+    self._start = None
+
+  def on_train_batch_begin(self, batch, logs=None):
+    del logs
+    if batch == self.first:
+      self._start = time.perf_counter()
+    elif batch == self.last:
+      self.seconds = time.perf_counter() - self._start
 
 
 def _child_command(data_dir, dataset_name):

@@ -1,4 +1,5 @@
-"""Speed levers reach the model: mixed precision, steps per execution (exact budget), threads."""
+"""Speed levers reach the model: mixed precision, steps per execution (exact budget), threads,
+fused batch norm."""
 import subprocess
 import sys
 
@@ -62,3 +63,35 @@ def test_thread_flags_reach_tensorflow():
       env=subprocess_env(), capture_output=True, text=True, timeout=120)
   assert result.returncode == 0, result.stderr[-2000:]
   assert result.stdout.split() == ["1", "3"]
+
+
+FUSED_DRIVER = """
+import sys
+from absl import flags
+import keras
+import tensorflow as tf
+from mentornet import curriculum, flags_lib, training_loop
+from mentornet.batch_norm import FusedBatchNormalization
+flags_lib.define_training_flags()
+data_dir, log_dir = sys.argv[1:3]
+for extra in ([], ["--fused_batch_norm"], ["--nofused_batch_norm"]):
+  flags.FLAGS.unparse_flags()
+  flags.FLAGS(["driver", "--data_dir=" + data_dir, "--train_log_dir=" + log_dir,
+               "--num_residual_units=1", "--resnet_widths=4,4,8,8", *extra])
+  config = flags_lib.train_config_from_flags("baseline")
+  model = training_loop.build_trainer(config, tf.distribute.get_strategy(), 10, 160,
+                                      lambda **unused: curriculum.NoCurriculum())
+  norms = [l for l in model.student.layers if isinstance(l, keras.layers.BatchNormalization)]
+  print(config.fused_batch_norm, sum(isinstance(l, FusedBatchNormalization) for l in norms),
+        len(norms))
+"""
+
+
+def test_fused_batch_norm_flag_reaches_the_model(tiny_cifar, tmp_path):
+  """Default (on), --fused_batch_norm, --nofused_batch_norm: the ResNet's 7 batch norms."""
+  result = subprocess.run(
+      [sys.executable, "-c", FUSED_DRIVER, str(tiny_cifar / "0.4"), str(tmp_path / "train")],
+      env=subprocess_env(), capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert training_loop.TrainConfig.fused_batch_norm
+  assert result.stdout.split("\n")[:3] == ["True 7 7", "True 7 7", "False 0 7"]

@@ -62,6 +62,9 @@ def define_training_flags():
   flags.DEFINE_bool("jit_compile", TrainConfig.jit_compile, "Compile the train step with XLA.")
   flags.DEFINE_enum("mixed_precision", TrainConfig.mixed_precision,
                     ["none", "mixed_float16", "mixed_bfloat16"], "Keras mixed-precision policy.")
+  flags.DEFINE_bool("fused_batch_norm", TrainConfig.fused_batch_norm, "Train the ResNet's batch "
+                    "norm with TensorFlow's fused kernel (same variables and statistics as "
+                    "Keras's layer; not used for synchronized batch norm over several replicas).")
   flags.DEFINE_integer("steps_per_execution", TrainConfig.steps_per_execution,
                        "Train steps per host round-trip (lowered to divide the epoch and the "
                        "remaining steps, so the step budget stays exact).")
@@ -206,7 +209,8 @@ def train_config_from_flags(curriculum, curriculum_settings=None):
       random_seed=FLAGS.random_seed, learning_rate_boundaries=boundaries or None,
       jit_compile=FLAGS.jit_compile, steps_per_execution=FLAGS.steps_per_execution,
       intra_op_threads=FLAGS.intra_op_threads, inter_op_threads=FLAGS.inter_op_threads,
-      mixed_precision=FLAGS.mixed_precision, strategy=FLAGS.strategy, num_gpus=FLAGS.num_gpus,
+      mixed_precision=FLAGS.mixed_precision, fused_batch_norm=FLAGS.fused_batch_norm,
+      strategy=FLAGS.strategy, num_gpus=FLAGS.num_gpus,
       cpu_replicas=FLAGS.cpu_replicas, sync_batch_norm=FLAGS.sync_batch_norm,
       cifarnet_fc_weight_decay=FLAGS.cifarnet_fc_weight_decay, augmentation=FLAGS.augmentation,
       verbose=FLAGS.verbose, curriculum_settings=curriculum_settings)
