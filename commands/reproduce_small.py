@@ -88,6 +88,8 @@ flags.DEFINE_string("mentornet_dd_dir", "small_nl_0.4_percentile_60/mentornet_dd
                     "by commands/train_mentornet_dd_small.sh; the original commands': "
                     "nl_0.2_percentile_90/mentornet_dd).")
 flags.DEFINE_integer("verbose", 0, "Keras progress output.")
+flags.DEFINE_enum("mixed_precision", "none", ["none", "mixed_float16", "mixed_bfloat16"],
+                  "Keras mixed-precision policy of every method's StudentNet.")
 # --loss_p=clean_share: every MentorNet method keeps about the share of examples whose label is
 # right, p = 1 - noise rate (the written DD values of the original commands at 0.2 and 0.4 are
 # the same, 0.8 and 0.6). Chosen for the reduced regime by noisy-validation accuracy
@@ -250,7 +252,8 @@ def run_method(method, dataset_name, dirs, run_dir):
       num_residual_units=FLAGS.num_residual_units,
       resnet_widths=studentnets.parse_widths(FLAGS.resnet_widths), random_seed=FLAGS.seed,
       learning_rate_boundaries=studentnets.scaled_resnet_boundaries(FLAGS.max_number_of_steps),
-      verbose=FLAGS.verbose, curriculum_settings=settings, augmentation=FLAGS.augmentation)
+      verbose=FLAGS.verbose, curriculum_settings=settings, augmentation=FLAGS.augmentation,
+      mixed_precision=FLAGS.mixed_precision)
   make_curriculum = trust_report.make_curriculum_factory(curriculum_name, settings)
   eval_sets = {}
   for name in ("val", "test"):
