@@ -18,16 +18,14 @@
 #
 #   OUTPUT_DIR   the SavedModel [mentornet_models/models/small_nl_0.4_percentile_<P>/mentornet_dd]
 #   SCRATCH_DIR  data, StudentNet, dump, generated set [runs/mentornet_dd_small]
-# Environment: CIFAR_SOURCE [../shared/data/cifar10_subset.npz], PYTHON [python].
+# Environment: CIFAR_SOURCE [../shared/data/cifar10_subset.npz], PYTHON [python], DRY_RUN=1
+# (print the commands, run nothing).
 set -euo pipefail
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$REPO_ROOT"
-export PYTHONPATH="$REPO_ROOT/code${PYTHONPATH:+:$PYTHONPATH}"
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+# shellcheck source=commands/pipeline_env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pipeline_env.sh"
 
 CIFAR_SOURCE="${CIFAR_SOURCE:-../shared/data/cifar10_subset.npz}"
-read -ra PY <<<"${PYTHON:-python}"
 
 NOISE=0.4
 # The regime: reproduce_small's defaults, read from its flags (one place).
@@ -45,13 +43,6 @@ print(f.examples_per_class, steps, f.resnet_widths, f.num_residual_units,
 DD_SEED=10
 OUTPUT_DIR="${1:-mentornet_models/models/small_nl_${NOISE}_percentile_$PERCENTILE/mentornet_dd}"
 SCRATCH_DIR="${2:-runs/mentornet_dd_small}"
-
-run() {
-  echo "+ $*"
-  local start=$SECONDS
-  "$@"
-  echo "  ($((SECONDS - start)) s)"
-}
 
 data_root="$SCRATCH_DIR/data"
 run "${PY[@]}" -c "import sys; sys.path.insert(0, 'commands'); import reproduce_small as r; \

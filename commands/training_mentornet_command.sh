@@ -20,17 +20,14 @@
 # Paths are relative to the repository root, where the commands run.
 set -euo pipefail
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$REPO_ROOT"
-export PYTHONPATH="$REPO_ROOT/code${PYTHONPATH:+:$PYTHONPATH}"
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+# shellcheck source=commands/pipeline_env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pipeline_env.sh"
 
 OUTPUT_ROOT="${1:-mentornet_models/models}"
 SCRATCH_DIR="${2:-runs/training_mentornet}"
 MODELS="${MODELS:-baseline self_paced spcl_linear hard_example_mining focal_loss mentornet_pd dd}"
 DUMP_CSV="${DUMP_CSV:-mentornet_models/studentnet_dump_csv/nl_0.2.csv}"
 CIFAR_SOURCE="${CIFAR_SOURCE:-../shared/data/cifar10_subset.npz}"
-read -ra PY <<<"${PYTHON:-python}"
 
 # Predefined MentorNets.
 # name | model dir under OUTPUT_ROOT | vstar_fn | vstar_gamma (- = default) | sample_size | max_step_train | learning_rate | seed
@@ -55,15 +52,6 @@ DD_SUBSET_FRACTION=0.2
 DD_SEED=0
 DD_MAX_STEP_TRAIN=3e4
 DD_LEARNING_RATE=0.1
-
-run() {
-  echo "+ $*"
-  if [[ -z ${DRY_RUN:-} ]]; then
-    local start=$SECONDS
-    "$@"
-    echo "  ($((SECONDS - start)) s)"
-  fi
-}
 
 wanted() {
   [[ " $MODELS " == *" $1 "* ]]

@@ -402,3 +402,22 @@ def test_cli(results_root):
   result = subprocess.run([sys.executable, script, '--root=%s' % (results_root / 'none')],
                           capture_output=True, text=True, timeout=60)
   assert result.returncode == 1 and 'no eval_val/accuracy.csv' in result.stderr
+
+
+def test_small_dd_pipeline_takes_its_regime_from_reproduce_small(tmp_path):
+  """DRY_RUN of train_mentornet_dd_small.sh: the StudentNet, dump and percentile follow
+  reproduce_small's defaults (222 a class, flip only, 1,600 steps, p = 0.6 at 40% noise)."""
+  result = run_script('train_mentornet_dd_small.sh', [str(tmp_path / 'dd'), str(tmp_path / 's')],
+                      DRY_RUN='1', PYTHON=sys.executable)
+  assert result.returncode == 0, result.stderr[-2000:]
+  lines = [line[2:] for line in result.stdout.splitlines() if line.startswith('+ ')]
+  assert "'symmetric', 222)" in lines[0]
+  stages = [shlex.split(line) for line in lines if 'cifar_train_baseline.py' in line]
+  assert [argv[-2] for argv in stages] == [f'--max_number_of_steps={s}' for s in
+                                           (288, 640, 960, 1280, 1440, 1584, 1600)]
+  assert all('--augmentation=flip' in argv and '--resnet_widths=16,16,32,64' in argv and
+             '--learning_rate_boundaries=801,1026,1231' in argv for argv in stages)
+  assert '--checkpoint_steps=288,640,960,1280,1440,1584' in lines[-3]
+  assert '--percentiles=60' in lines[-2]
+  assert f'--export_dir={tmp_path / "dd"}' in lines[-1]
+  assert not (tmp_path / 's').exists()  # a dry run writes nothing
