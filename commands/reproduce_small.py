@@ -88,7 +88,7 @@ flags.DEFINE_string("mentornet_dd_dir", "small_nl_0.4_percentile_60/mentornet_dd
                     "by commands/train_mentornet_dd_small.sh; the original commands': "
                     "nl_0.2_percentile_90/mentornet_dd).")
 flags.DEFINE_integer("verbose", 0, "Keras progress output.")
-flags.DEFINE_enum("mixed_precision", "none", ["none", "mixed_float16", "mixed_bfloat16"],
+flags.DEFINE_enum("mixed_precision", "none", training_loop.MIXED_PRECISION_POLICIES,
                   "Keras mixed-precision policy of every method's StudentNet.")
 # --loss_p=clean_share: every MentorNet method keeps about the share of examples whose label is
 # right, p = 1 - noise rate (the written DD values of the original commands at 0.2 and 0.4 are

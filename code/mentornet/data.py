@@ -38,16 +38,17 @@ def _standardize(image):
 
 
 def _augment(image, padding, seed, flip=True):
-  """Zero-pad `padding` pixels a side, random crop back to size, random left-right flip (when
-  `flip`).
+  """Zero-pad `padding` pixels a side, random crop back to size (none when `padding` is 0),
+  random left-right flip (when `flip`).
 
   `seed` is an int32 [2] stateless seed, so the augmentation is reproducible per element.
   """
   size = image.shape[0]
-  image = tf.image.pad_to_bounding_box(image, padding, padding, size + 2 * padding,
-                                       size + 2 * padding)
   crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-  image = tf.image.stateless_random_crop(image, [size, size, 3], crop_seed)
+  if padding:
+    image = tf.image.pad_to_bounding_box(image, padding, padding, size + 2 * padding,
+                                         size + 2 * padding)
+    image = tf.image.stateless_random_crop(image, [size, size, 3], crop_seed)
   return tf.image.stateless_random_flip_left_right(image, flip_seed) if flip else image
 
 

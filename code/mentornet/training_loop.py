@@ -30,6 +30,8 @@ from mentornet.errors import UsageError
 CHECKPOINT_NAME = "ckpt"
 CONFIG_FILE = "train_config.json"
 # Fields that must match when resuming from an existing train_log_dir.
+# Keras mixed-precision policies a run may ask for ("none": float32).
+MIXED_PRECISION_POLICIES = ("none", "mixed_float16", "mixed_bfloat16")
 RESUME_MUST_MATCH = ("studentnet", "dataset_name", "num_residual_units", "resnet_widths",
                      "curriculum")
 
