@@ -36,6 +36,8 @@ from absl import flags
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "code"))
 import keras  # pylint: disable=g-import-not-at-top,wrong-import-position,g-bad-import-order
 from mentornet.training_loop import MIXED_PRECISION_POLICIES  # pylint: disable=g-import-not-at-top,wrong-import-position
+from mentornet.training_loop import keras_policy_name  # pylint: disable=g-import-not-at-top,wrong-import-position
+from mentornet.training_loop import resolve_mixed_precision  # pylint: disable=g-import-not-at-top,wrong-import-position
 from mentornet.training_loop import TrainConfig  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 flags.DEFINE_integer("batch_size", 128, "Images per step.")
@@ -71,7 +73,7 @@ def _levers():
   return {
       "threads": ((FLAGS.intra_op_threads, FLAGS.inter_op_threads), (0, 0)),
       "xla": (FLAGS.jit_compile, False),
-      "bf16": (FLAGS.mixed_precision, "none"),
+      "bf16": (resolve_mixed_precision(FLAGS.mixed_precision), "none"),
       "fused_batch_norm": (FLAGS.fused_batch_norm, False),
       "steps_per_execution": (FLAGS.steps_per_execution, 1),
   }
@@ -141,8 +143,7 @@ class Runner:
     rates = curriculum.parse_example_dropout_rates("0.5,17,0.05,78,1.0,5")
     self.models = {}
     for name, (kind, settings) in arms.items():
-      policy = settings["bf16"] if settings["bf16"] != "none" else "float32"
-      keras.mixed_precision.set_global_policy(policy)
+      keras.mixed_precision.set_global_policy(keras_policy_name(settings["bf16"]))
       keras.utils.set_random_seed(0)  # Same initial weights in every arm and process.
       student = studentnets.build_studentnet(
           FLAGS.studentnet, split.num_classes,

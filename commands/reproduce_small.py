@@ -88,8 +88,10 @@ flags.DEFINE_string("mentornet_dd_dir", "small_nl_0.4_percentile_60/mentornet_dd
                     "by commands/train_mentornet_dd_small.sh; the original commands': "
                     "nl_0.2_percentile_90/mentornet_dd).")
 flags.DEFINE_integer("verbose", 0, "Keras progress output.")
-flags.DEFINE_enum("mixed_precision", "none", training_loop.MIXED_PRECISION_POLICIES,
-                  "Keras mixed-precision policy of every method's StudentNet.")
+flags.DEFINE_enum("mixed_precision", training_loop.TrainConfig.mixed_precision,
+                  training_loop.MIXED_PRECISION_POLICIES,
+                  "Keras mixed-precision policy of every method's StudentNet (auto: bf16 on a "
+                  "CPU-only machine with bf16 instructions, else float32; none: float32).")
 # --loss_p=clean_share: every MentorNet method keeps about the share of examples whose label is
 # right, p = 1 - noise rate (the written DD values of the original commands at 0.2 and 0.4 are
 # the same, 0.8 and 0.6). Chosen for the reduced regime by noisy-validation accuracy
@@ -283,6 +285,7 @@ def run_method(method, dataset_name, dirs, run_dir):
       "corrupted_among_least_trusted": trust.get("corrupted_fraction_among_least_trusted"),
       "seconds": round(time.time() - start, 1),
       "steps": outcome["global_step"],
+      "precision": precision_name(),
       "history": history,
       "settings": {"curriculum": curriculum_name, "clean_only": clean_only, **settings},
   }
@@ -298,6 +301,12 @@ def gap_closure(results, method):
   return (results[method]["accuracy"] - base["accuracy"]) / (oracle["accuracy"] - base["accuracy"])
 
 
+def precision_name():
+  """The Keras policy every method trains with on this machine (--mixed_precision resolved)."""
+  return training_loop.keras_policy_name(
+      training_loop.resolve_mixed_precision(FLAGS.mixed_precision))
+
+
 def format_markdown(results, stats, total_seconds):
   """The results table as markdown."""
   lines = [
@@ -307,7 +316,8 @@ def format_markdown(results, stats, total_seconds):
       f"{stats['num_test']} clean test images. StudentNet ResNet units="
       f"{FLAGS.num_residual_units} widths={FLAGS.resnet_widths}, {FLAGS.max_number_of_steps} "
       f"steps of batch {FLAGS.batch_size} per method, training augmentation "
-      f"{FLAGS.augmentation}, MentorNet loss percentile --loss_p={FLAGS.loss_p}"
+      f"{FLAGS.augmentation}, precision {precision_name()}, MentorNet loss percentile "
+      f"--loss_p={FLAGS.loss_p}"
       f"{'' if FLAGS.loss_p_percentile is None else f' (set to {FLAGS.loss_p_percentile:g})'}, "
       f"seed {FLAGS.seed}.",
       "",

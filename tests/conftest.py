@@ -20,6 +20,15 @@ def shared_data_path(name):
   return path if path.exists() else None
 
 
+@pytest.fixture(autouse=True)
+def float32_policy_after_each_test():
+  """A run sets Keras's global dtype policy (--mixed_precision=auto picks mixed_bfloat16 on a
+  CPU with bf16 instructions); later tests start from float32 again."""
+  yield
+  import keras  # pylint: disable=import-outside-toplevel
+  keras.mixed_precision.set_global_policy("float32")
+
+
 @pytest.fixture
 def cifar_subset_path():
   path = shared_data_path("cifar10_subset.npz")

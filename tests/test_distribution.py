@@ -36,7 +36,7 @@ REPLICA_SCRIPT = textwrap.dedent("""
         self.last_v.assign(curriculum.global_batch(v))
         return v, logs
 
-    mentornet_dir, out_path = sys.argv[1], sys.argv[2]
+    mentornet_dir, out_path, scalar_logs = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
     rng = np.random.default_rng(0)
     steps, batch = 3, 16
     images = rng.normal(size=(steps, batch, 32, 32, 3)).astype(np.float32)
@@ -67,8 +67,7 @@ REPLICA_SCRIPT = textwrap.dedent("""
       class Rec(keras.callbacks.Callback):
         def on_train_batch_end(self, b, logs=None):
           history.append({"v": cur.last_v.numpy().tolist(),
-                          **{k: float(logs[k]) for k in ("weighted_loss", "percentile_loss",
-                                                          "loss_moving_average", "total_loss")}})
+                          **{k: float(logs[k]) for k in scalar_logs}})
       model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False,
                 callbacks=[Rec()])
       return {"history": history,
@@ -82,12 +81,18 @@ REPLICA_SCRIPT = textwrap.dedent("""
 """)
 
 
+# Step logs that combine the replicas (the step all-reduces their sums; v is not gathered).
+SCALAR_LOGS = ("weighted_loss", "percentile_loss", "loss_moving_average", "total_loss",
+               "orig_loss", "batch_sum_v", "data_util")
+
+
 def test_one_and_two_replicas_agree(tmp_path):
   from mentornet import mentornet_net  # pylint: disable=import-outside-toplevel
   mentornet_dir = str(tmp_path / "mentornet")
   mentornet_net.export_saved_model(mentornet_net.build_mentornet(seed=11), mentornet_dir)
   out = tmp_path / "out.json"
-  proc = subprocess.run([sys.executable, "-c", REPLICA_SCRIPT, mentornet_dir, str(out)],
+  proc = subprocess.run([sys.executable, "-c", REPLICA_SCRIPT, mentornet_dir, str(out),
+                         ",".join(SCALAR_LOGS)],
                         env=subprocess_env(), capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   result = json.loads(out.read_text())
@@ -95,7 +100,7 @@ def test_one_and_two_replicas_agree(tmp_path):
   assert len(one["history"]) == len(two["history"]) == 3
   for a, b in zip(one["history"], two["history"]):
     np.testing.assert_allclose(a["v"], b["v"], rtol=1e-5, atol=1e-6)
-    for key in ("weighted_loss", "percentile_loss", "loss_moving_average", "total_loss"):
+    for key in SCALAR_LOGS:
       np.testing.assert_allclose(a[key], b[key], rtol=1e-5, err_msg=key)
   assert np.ptp(one["history"][-1]["v"]) > 1e-4  # the weights are not all equal
   for a, b in zip(one["weights"], two["weights"]):

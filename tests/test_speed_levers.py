@@ -1,5 +1,6 @@
 """Speed levers reach the model: mixed precision, steps per execution (exact budget), threads,
 fused batch norm."""
+import json
 import subprocess
 import sys
 
@@ -41,6 +42,38 @@ def test_bf16_policy_and_exact_budget_with_steps_per_execution(tiny_cifar, tmp_p
     assert resumed["model"].steps_per_execution == 1
   finally:
     keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("cpu_flags, expected", [
+    ("fpu avx2 avx512f avx512_bf16 avx512_vnni", "mixed_bfloat16"),
+    ("fpu avx2 amx_bf16 amx_tile", "mixed_bfloat16"),
+    ("fpu avx2 avx512f avx512_vnni", "none"),
+    (None, "none")])
+def test_auto_mixed_precision_follows_the_cpu(tmp_path, cpu_flags, expected):
+  """--mixed_precision=auto: bf16 only on a CPU with bf16 instructions (this test machine has
+  no GPU); an explicit policy is kept as asked."""
+  cpuinfo = tmp_path / "cpuinfo"
+  if cpu_flags is not None:
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {cpu_flags}\n\nprocessor\t: 1\n")
+  assert training_loop.resolve_mixed_precision("auto", str(cpuinfo)) == expected
+  assert training_loop.resolve_mixed_precision("none", str(cpuinfo)) == "none"
+  assert training_loop.resolve_mixed_precision("mixed_float16", str(cpuinfo)) == "mixed_float16"
+  assert training_loop.TrainConfig.mixed_precision == "auto"
+
+
+def test_auto_mixed_precision_reaches_the_model_and_the_record(tiny_cifar, tmp_path):
+  """The default policy is resolved for this machine, applied and recorded as resolved."""
+  expected = training_loop.resolve_mixed_precision("auto")
+  config = training_loop.TrainConfig(
+      train_log_dir=str(tmp_path / "train"), data_dir=str(tiny_cifar / "0.4"),
+      batch_size=16, max_number_of_steps=2, num_residual_units=1, resnet_widths=(8, 8, 16, 16),
+      verbose=0, trust_report=False)
+  result = training_loop.run_training(
+      config, lambda **unused: curriculum.NoCurriculum(name="curriculum"))
+  policy = result["model"].student.dtype_policy.name
+  assert policy == training_loop.keras_policy_name(expected)
+  record = json.loads((tmp_path / "train" / training_loop.CONFIG_FILE).read_text())
+  assert record["mixed_precision"] == expected
 
 
 THREADS_DRIVER = """

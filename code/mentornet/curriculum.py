@@ -96,6 +96,14 @@ def global_batch(values):
   return ctx.all_gather(values, axis=0)
 
 
+def global_sum(values):
+  """Sums a per-replica tensor over the replicas (one all-reduce); identity on one replica."""
+  ctx = tf.distribute.get_replica_context()
+  if ctx is None or ctx.num_replicas_in_sync == 1:
+    return values
+  return ctx.all_reduce(tf.distribute.ReduceOp.SUM, values)
+
+
 def local_part(values, local_size):
   """This replica's rows of a global-batch tensor (the order of `global_batch`)."""
   ctx = tf.distribute.get_replica_context()

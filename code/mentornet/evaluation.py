@@ -25,7 +25,7 @@ CSV_HEADER = ("global_step", "accuracy", "loss")
 
 def make_example_losses(student, batch_norm_training=False):
   """tf.function (images [B, 32, 32, 3], labels int32 [B]) -> (cross-entropy float32 [B],
-  correct bool [B]) of `student` in inference mode. Make it once per student: it traces once.
+  correct bool [B]) of `student` in inference mode. Make it once per student: it traces once or twice.
 
   batch_norm_training: normalize with the statistics of each batch, as the original's StudentNet
   dump did (its ResNet was built in training mode); applies to a student with batch norm only
@@ -34,7 +34,8 @@ def make_example_losses(student, batch_norm_training=False):
   training = batch_norm_training and any(
       isinstance(layer, keras.layers.BatchNormalization) for layer in student.layers)
 
-  @tf.function
+  # Batch sizes vary (the last batch of each split): one shape-general trace, not one per size.
+  @tf.function(reduce_retracing=True)
   def example_losses(images, labels):
     logits = tf.cast(student(images, training=training), tf.float32)
     losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)

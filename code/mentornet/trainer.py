@@ -124,14 +124,20 @@ class StudentTrainer(keras.Model):
       scaled_logits = self.curriculum.scale_logits(logits, labels, features)
       losses = keras.losses.sparse_categorical_crossentropy(labels, scaled_logits,
                                                             from_logits=True)
-      all_losses = curriculum_lib.global_batch(tf.stop_gradient(losses))
+      # The curriculum gathers the global batch's losses itself if it needs them (percentile).
       step_info = curriculum_lib.StepInfo(step=step, max_steps=self.max_steps,
-                                          seed=self._step_seed(step), global_losses=all_losses)
+                                          seed=self._step_seed(step))
       v, curriculum_logs = self.curriculum.example_weights(losses, labels, features, step_info)
       v = tf.stop_gradient(v)
-      all_v = curriculum_lib.global_batch(v)
-      global_batch_size = tf.cast(tf.shape(all_v)[0], tf.float32)
-      used_fraction = tf.reduce_sum(all_v) / global_batch_size
+      # Global-batch sums from one all-reduce of per-replica sums; v itself is not gathered.
+      local_losses = tf.stop_gradient(losses)
+      global_batch_size, sum_v, sum_losses, sum_weighted_losses, num_selected = tf.unstack(
+          curriculum_lib.global_sum(tf.stack([
+              tf.cast(tf.size(v), tf.float32), tf.reduce_sum(v), tf.reduce_sum(local_losses),
+              tf.reduce_sum(local_losses * v),
+              tf.reduce_sum(tf.cast(v > curriculum_lib.SELECTED_WEIGHT_THRESHOLD,
+                                    tf.float32))])))
+      used_fraction = sum_v / global_batch_size
       decay = tf.add_n(self.student.losses) if self.student.losses else tf.constant(0.0)
       decay = tf.cast(decay, tf.float32)
       # This replica's share of the global objective; gradients are summed over replicas.
@@ -142,7 +148,7 @@ class StudentTrainer(keras.Model):
     curriculum_vars = self.curriculum.curriculum_variables
     gradients = tape.gradient(scaled_loss, student_vars + curriculum_vars)
     learning_rate = tf.cast(self.optimizer.learning_rate, tf.float32)  # this step's rate
-    weighted_loss = tf.reduce_mean(all_losses * all_v)
+    weighted_loss = sum_weighted_losses / global_batch_size
     total_loss = weighted_loss + decay * used_fraction
     # From the first non-finite step on, nothing is updated (gradients zeroed).
     finite = self._finite_step(total_loss, gradients)
@@ -159,15 +165,16 @@ class StudentTrainer(keras.Model):
 
     self.loss_tracker.update_state(total_loss)
     self.accuracy_tracker.update_state(labels, logits)
-    self.data_util_tracker.update_state(
-        tf.cast(all_v > curriculum_lib.SELECTED_WEIGHT_THRESHOLD, tf.float32))
+    # The share of selected examples, counted over the global batch (a Mean over examples).
+    self.data_util_tracker.update_state(num_selected / global_batch_size,
+                                        sample_weight=global_batch_size)
     logs = {m.name: m.result() for m in self.metrics + [self.data_util_tracker]}
     logs.update(curriculum_logs)
     logs.update({
-        "orig_loss": tf.reduce_mean(all_losses),
+        "orig_loss": sum_losses / global_batch_size,
         "weighted_loss": weighted_loss,
         "total_loss": total_loss,
-        "batch_sum_v": tf.reduce_sum(all_v),
+        "batch_sum_v": sum_v,
         "learning_rate": learning_rate,
         "nonfinite_step": tf.cast(self.nonfinite_step, tf.float32),
     })

@@ -30,10 +30,51 @@ from mentornet.errors import UsageError
 CHECKPOINT_NAME = "ckpt"
 CONFIG_FILE = "train_config.json"
 # Fields that must match when resuming from an existing train_log_dir.
-# Keras mixed-precision policies a run may ask for ("none": float32).
-MIXED_PRECISION_POLICIES = ("none", "mixed_float16", "mixed_bfloat16")
+# Keras mixed-precision policies a run may ask for ("none": float32; "auto": see
+# `resolve_mixed_precision`).
+MIXED_PRECISION_POLICIES = ("auto", "none", "mixed_float16", "mixed_bfloat16")
 RESUME_MUST_MATCH = ("studentnet", "dataset_name", "num_residual_units", "resnet_widths",
                      "curriculum")
+
+
+def cpu_has_bf16_instructions(cpuinfo_path="/proc/cpuinfo"):
+  """True when the CPU reports bfloat16 arithmetic (the avx512_bf16 or amx_bf16 flag of Linux's
+  /proc/cpuinfo); False where that file is absent or unreadable."""
+  try:
+    with open(cpuinfo_path, encoding="utf-8", errors="replace") as f:
+      for line in f:
+        if line.startswith("flags"):
+          flags_of_cpu = line.split(":", 1)[-1].split()
+          return "avx512_bf16" in flags_of_cpu or "amx_bf16" in flags_of_cpu
+  except OSError:
+    pass
+  return False
+
+
+def resolve_mixed_precision(policy, cpuinfo_path="/proc/cpuinfo"):
+  """The policy a run uses: `policy` itself, or for "auto" "mixed_bfloat16" on a machine with
+  no GPU whose CPU has bfloat16 instructions (1.3x to 1.5x faster steps on this project's CPUs,
+  README "Speed") and "none" (float32) everywhere else, GPUs included (the original's
+  precision; mixed precision on a GPU stays a choice: --mixed_precision=mixed_float16)."""
+  if policy != "auto":
+    return policy
+  if tf.config.list_physical_devices("GPU"):
+    return "none"
+  return "mixed_bfloat16" if cpu_has_bf16_instructions(cpuinfo_path) else "none"
+
+
+def keras_policy_name(policy):
+  """The Keras dtype-policy name of a resolved --mixed_precision value ("none": float32)."""
+  return "float32" if policy == "none" else policy
+
+
+def apply_mixed_precision(config):
+  """Sets Keras's global dtype policy for `config`; returns the config with the policy resolved
+  (what ran is what train_config.json records)."""
+  config = dataclasses.replace(config,
+                               mixed_precision=resolve_mixed_precision(config.mixed_precision))
+  keras.mixed_precision.set_global_policy(keras_policy_name(config.mixed_precision))
+  return config
 
 
 @dataclasses.dataclass
@@ -57,7 +98,8 @@ class TrainConfig:
   # Global steps where the learning rate drops 10x, for every curriculum; None: the original's.
   learning_rate_boundaries: Optional[Tuple[int, ...]] = None
   jit_compile: bool = False
-  mixed_precision: str = "none"
+  # "auto": mixed_bfloat16 on CPU-only machines with bf16 instructions, else float32.
+  mixed_precision: str = "auto"
   # ResNet batch norm trains with TensorFlow's fused kernel (same results, fewer ops).
   fused_batch_norm: bool = studentnets.FUSED_BATCH_NORM_DEFAULT
   # Train steps per `fit` execution (one host round-trip each); lowered to keep the budget exact.
@@ -325,8 +367,7 @@ def run_training(config, make_curriculum, strategy=None, extra_callbacks=()):
   if strategy is None:
     strategy = distribution.make_strategy(config.strategy, config.num_gpus, config.cpu_replicas)
   keras.utils.set_random_seed(config.random_seed)
-  if config.mixed_precision != "none":
-    keras.mixed_precision.set_global_policy(config.mixed_precision)
+  config = apply_mixed_precision(config)
   if config.batch_size % strategy.num_replicas_in_sync:
     raise UsageError(f"--batch_size={config.batch_size} is not divisible by the "
                      f"{strategy.num_replicas_in_sync} replicas")

@@ -314,6 +314,7 @@ def restore_model(config, checkpoint_path, make_curriculum, strategy=None):
   from mentornet import training_loop  # pylint: disable=g-import-not-at-top
   strategy = strategy or tf.distribute.get_strategy()
   split = data_lib.describe_split(config.data_dir, config.dataset_name, "train")
+  config = training_loop.apply_mixed_precision(config)  # The run's losses, to the last bit.
   model = training_loop.build_trainer(config, strategy, split.num_classes, split.num_examples,
                                       make_curriculum)
   try:
