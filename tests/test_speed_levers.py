@@ -128,3 +128,18 @@ def test_fused_batch_norm_flag_reaches_the_model(tiny_cifar, tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   assert training_loop.TrainConfig.fused_batch_norm
   assert result.stdout.split("\n")[:3] == ["True 7 7", "True 7 7", "False 0 7"]
+
+
+@pytest.mark.parametrize("policy", ["none", "mixed_bfloat16"])
+def test_cifarnet_trains_with_each_cpu_precision(tiny_cifar, tmp_path, policy):
+  """cifarnet (--studentnet=inception) through the trainer: its LRN and its dropout's integer
+  seed state pass the non-finite guard and the bf16 policy; the loss is finite."""
+  config = training_loop.TrainConfig(
+      train_log_dir=str(tmp_path / "train"), data_dir=str(tiny_cifar / "0.4"),
+      studentnet="inception", batch_size=16, max_number_of_steps=3, mixed_precision=policy,
+      verbose=0, trust_report=False)
+  result = training_loop.run_training(
+      config, lambda **unused: curriculum.NoCurriculum(name="curriculum"))
+  assert result["global_step"] == 3
+  assert result["model"].student.dtype_policy.name == training_loop.keras_policy_name(policy)
+  assert int(result["model"].nonfinite_step.numpy()) == 0

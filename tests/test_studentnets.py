@@ -67,3 +67,31 @@ def test_parse_widths():
   for bad in ("16,32", "a,b,c,d", "16,160,80,640", "0,16,32,64"):
     with pytest.raises(UsageError):
       studentnets.parse_widths(bad)
+
+
+@pytest.mark.parametrize("name", sorted(studentnets.STUDENTNETS))
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_every_studentnet_trains_under_mixed_precision(name, policy):
+  """Forward and backward on the CPU under each mixed policy (--mixed_precision=auto picks
+  bf16 on CPUs with bf16 instructions): every op has a kernel (cifarnet's LRN runs in float32)
+  and the float32 results are matched to the policy's rounding."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  spec = studentnets.get_studentnet_spec(name)
+  config = studentnets.StudentNetConfig(1, (4, 4, 8, 8), False)
+  images = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype(np.float32)
+  outputs = {}
+  for dtype in ("float32", policy):
+    keras.mixed_precision.set_global_policy(dtype)
+    try:
+      keras.utils.set_random_seed(1)
+      model = studentnets.build_studentnet(name, 10, config)
+      with tf.GradientTape() as tape:
+        logits = model(images, training=True)
+        loss = tf.reduce_sum(tf.cast(logits, tf.float32) ** 2)
+      gradients = tape.gradient(loss, model.trainable_variables)
+    finally:
+      keras.mixed_precision.set_global_policy("float32")
+    assert all(g is not None and np.all(np.isfinite(g.numpy())) for g in gradients)
+    outputs[dtype] = tf.cast(model(images, training=False), tf.float32).numpy()
+  assert spec.name == name
+  np.testing.assert_allclose(outputs[policy], outputs["float32"], rtol=0.1, atol=0.05)

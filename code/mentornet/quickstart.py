@@ -45,6 +45,10 @@ flags.DEFINE_integer("eval_every", 50, "Steps between points of the learning cur
 flags.DEFINE_integer("seed", 0, "Seed of the subset, the label noise, initialization and data order.")
 flags.DEFINE_bool("compare_baseline", True, "Also train without a curriculum.")
 flags.DEFINE_integer("verbose", 0, "Keras progress output: 0 silent, 1 bar, 2 one line/epoch.")
+flags.DEFINE_enum("mixed_precision", training_loop.TrainConfig.mixed_precision,
+                  training_loop.MIXED_PRECISION_POLICIES,
+                  "auto: bf16 on a CPU-only machine with bf16 instructions, else float32; "
+                  "none: float32.")
 FLAGS = flags.FLAGS
 
 QUICKSTART_RESNET = dict(num_residual_units=1, resnet_widths=(16, 16, 32, 64))
@@ -122,7 +126,7 @@ def _train_and_evaluate(name, run_dir, train_dir, test_dir, max_steps, make_curr
       studentnet="resnet101", curriculum=curriculum_name, batch_size=FLAGS.batch_size,
       max_number_of_steps=max_steps, save_interval_secs=600, random_seed=FLAGS.seed,
       learning_rate_boundaries=studentnets.scaled_resnet_boundaries(max_steps),
-      verbose=FLAGS.verbose, **QUICKSTART_RESNET)
+      verbose=FLAGS.verbose, mixed_precision=FLAGS.mixed_precision, **QUICKSTART_RESNET)
   print(f"\n== {name}: {max_steps} steps ({FLAGS.epochs} epochs) of a ResNet-8 on noisy MNIST ==",
         flush=True)
   start = time.time()

@@ -144,9 +144,12 @@ def build_resnet(num_classes, config=StudentNetConfig(), weight_decay=0.0002,
 
 
 def _local_response_norm(x):
+  """slim's LRN; computed in float32 (TensorFlow has no bfloat16 kernel on CPUs and no float16
+  one on GPUs) and returned in the input's dtype, so cifarnet trains under mixed precision."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  return tf.nn.local_response_normalization(x, depth_radius=4, bias=1.0, alpha=0.001 / 9.0,
-                                            beta=0.75)
+  normalized = tf.nn.local_response_normalization(tf.cast(x, tf.float32), depth_radius=4,
+                                                  bias=1.0, alpha=0.001 / 9.0, beta=0.75)
+  return tf.cast(normalized, x.dtype)
 
 
 def build_cifarnet(num_classes, config=StudentNetConfig(), image_shape=(32, 32, 3)):

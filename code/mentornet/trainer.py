@@ -41,9 +41,11 @@ def _divide_gradient(gradient, divisor):
 
 
 def _all_finite(tensors):
-  """Scalar bool: every element of `tensors` (dense, `tf.IndexedSlices` or None) is finite."""
-  checks = [tf.reduce_all(tf.math.is_finite(t.values if isinstance(t, tf.IndexedSlices) else t))
-            for t in tensors if t is not None]
+  """Scalar bool: every element of `tensors` (dense, `tf.IndexedSlices` or None) is finite.
+  Integer tensors (e.g. a dropout layer's seed-generator state) are always finite: skipped."""
+  values = [t.values if isinstance(t, tf.IndexedSlices) else t for t in tensors if t is not None]
+  checks = [tf.reduce_all(tf.math.is_finite(v)) for v in values
+            if tf.as_dtype(v.dtype).is_floating]
   return tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
 
 
