@@ -35,6 +35,7 @@ from absl import flags
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "code"))
 import keras  # pylint: disable=g-import-not-at-top,wrong-import-position,g-bad-import-order
+from mentornet.training_loop import MIXED_PRECISION_HELP  # pylint: disable=g-import-not-at-top,wrong-import-position
 from mentornet.training_loop import MIXED_PRECISION_POLICIES  # pylint: disable=g-import-not-at-top,wrong-import-position
 from mentornet.training_loop import keras_policy_name  # pylint: disable=g-import-not-at-top,wrong-import-position
 from mentornet.training_loop import resolve_mixed_precision  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -49,7 +50,7 @@ flags.DEFINE_integer("steps", 20, "Steps per timed round (rounded up to a multip
 flags.DEFINE_integer("rounds", 5, "Timed rounds per arm (alternating).")
 flags.DEFINE_bool("jit_compile", TrainConfig.jit_compile, "XLA-compile the train steps.")
 flags.DEFINE_enum("mixed_precision", TrainConfig.mixed_precision,
-                  MIXED_PRECISION_POLICIES, "Keras mixed-precision policy.")
+                  MIXED_PRECISION_POLICIES, MIXED_PRECISION_HELP)
 flags.DEFINE_bool("fused_batch_norm", TrainConfig.fused_batch_norm,
                   "Train batch norm with TensorFlow's fused kernel.")
 flags.DEFINE_integer("intra_op_threads", TrainConfig.intra_op_threads, "0: TF default.")

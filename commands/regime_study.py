@@ -31,14 +31,11 @@ REPRODUCE_SMALL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "repr
 # drops (x0.1 at 50%, 64%, 77% of training) scaled to the steps. The first study's regimes keep
 # the original's crop-and-flip augmentation and p = 0.7 with the DD learned for them; the
 # reduced-augmentation ones use reproduce_small's defaults (p = 1 - noise, its DD).
-_SMALL = {"examples_per_class": 111, "num_residual_units": 1, "resnet_widths": "16,16,32,64",
-          "max_number_of_steps": 800, "noise_type": "symmetric", "noise_fraction": 0.4,
-          "augmentation": "crop_flip", "loss_p": "effective",
-          "mentornet_dd_dir": "small_nl_0.4_percentile_70/mentornet_dd",
-          "methods": "baseline,mentornet_pd,oracle"}
-_DEFAULT = {"examples_per_class": 222, "num_residual_units": 1, "resnet_widths": "16,16,32,64",
-            "max_number_of_steps": 1600, "noise_type": "symmetric", "noise_fraction": 0.4,
-            "augmentation": "flip", "methods": "baseline,mentornet_pd,oracle"}
+_COMMON = {"num_residual_units": 1, "resnet_widths": "16,16,32,64", "noise_type": "symmetric",
+           "noise_fraction": 0.4, "methods": "baseline,mentornet_pd,oracle"}
+_SMALL = dict(_COMMON, examples_per_class=111, max_number_of_steps=800, augmentation="crop_flip",
+              loss_p="effective", mentornet_dd_dir="small_nl_0.4_percentile_70/mentornet_dd")
+_DEFAULT = dict(_COMMON, examples_per_class=222, max_number_of_steps=1600, augmentation="flip")
 REGIMES = {
     "c111_r8_sym0.4": dict(_SMALL),
     "c111_r8_asym0.4": dict(_SMALL, noise_type="asymmetric"),

@@ -90,16 +90,13 @@ flags.DEFINE_string("mentornet_dd_dir", "small_nl_0.4_percentile_60/mentornet_dd
 flags.DEFINE_integer("verbose", 0, "Keras progress output.")
 flags.DEFINE_enum("mixed_precision", training_loop.TrainConfig.mixed_precision,
                   training_loop.MIXED_PRECISION_POLICIES,
-                  "Keras mixed-precision policy of every method's StudentNet (auto: bf16 on a "
-                  "CPU-only machine with bf16 instructions, else float32; none: float32).")
+                  "Every method's StudentNet. " + training_loop.MIXED_PRECISION_HELP)
 # --loss_p=clean_share: every MentorNet method keeps about the share of examples whose label is
 # right, p = 1 - noise rate (the written DD values of the original commands at 0.2 and 0.4 are
 # the same, 0.8 and 0.6). Chosen for the reduced regime by noisy-validation accuracy
 # (docs/regime_study.md), where it memorizes much sooner than the original and p = 0.7 keeps
 # wrong labels that it then learns.
-CLEAN_SHARE = "clean_share"
-MIN_LOSS_P_PERCENTILE = 0.1
-flags.DEFINE_enum("loss_p", CLEAN_SHARE, (CLEAN_SHARE,) + method_table.LOSS_P_MODES,
+flags.DEFINE_enum("loss_p", "clean_share", method_table.LOSS_P_MODES,
                   "MentorNet loss percentile: clean_share = 1 - noise rate (at least 0.1); "
                   "effective = 0.7 as the original ran; written = the values its commands "
                   "wrote (see mentornet.method_settings).")
@@ -123,24 +120,13 @@ METHODS = {
 def method_settings(method, noise_fraction):
   """The method's curriculum settings at this noise level (dict values picked by noise)."""
   if METHODS[method] == FROM_TABLE:
-    loss_p = FLAGS.loss_p
-    settings = method_table.curriculum_settings(
-        method, noise_fraction,
-        loss_p=method_table.DEFAULT_LOSS_P if loss_p == CLEAN_SHARE else loss_p)
-    if loss_p == CLEAN_SHARE and "loss_p_percentile" in settings:
-      settings["loss_p_percentile"] = clean_share_percentile(noise_fraction)
-    return settings
+    return method_table.curriculum_settings(method, noise_fraction, loss_p=FLAGS.loss_p)
   settings = {}
   for key, value in METHODS[method].items():
     if isinstance(value, dict):
       value = value[min(value, key=lambda p: abs(p - noise_fraction))]
     settings[key] = value
   return settings
-
-
-def clean_share_percentile(noise_fraction):
-  """p of --loss_p=clean_share: 1 - noise rate, rounded to 0.01, at least 0.1."""
-  return max(MIN_LOSS_P_PERCENTILE, round(1.0 - noise_fraction, 2))
 
 
 def _load_npz(path):

@@ -32,13 +32,13 @@ NOISE=0.4
 read -r EXAMPLES_PER_CLASS STEPS WIDTHS UNITS AUGMENTATION BOUNDARIES DUMP_STEPS PERCENTILE \
   <<<"$("${PY[@]}" -c "import sys; sys.path[:0] = ['commands', 'code']
 import reproduce_small as r
-from mentornet import studentnets
+from mentornet import method_settings, studentnets
 f = r.FLAGS; f(['x'])
 steps = f.max_number_of_steps
 dump = ','.join(str(e * steps // 100) for e in (18, 40, 60, 80, 90, 99))
 print(f.examples_per_class, steps, f.resnet_widths, f.num_residual_units,
       f.augmentation, ','.join(map(str, studentnets.scaled_resnet_boundaries(steps))), dump,
-      round(100 * r.clean_share_percentile($NOISE)))")"
+      round(100 * method_settings.loss_p_percentile('mentornet_dd', $NOISE, f.loss_p)))")"
 [[ -n "$PERCENTILE" ]] || { echo "could not read reproduce_small's defaults" >&2; exit 1; }
 DD_SEED=10
 OUTPUT_DIR="${1:-mentornet_models/models/small_nl_${NOISE}_percentile_$PERCENTILE/mentornet_dd}"

@@ -10,7 +10,6 @@ computed over the *global* batch, so results do not depend on the number of repl
 - `mentornet.data_parameters.DataParametersCurriculum` (Saxena et al., 2019).
 """
 import dataclasses
-from typing import Optional
 
 import keras
 import numpy as np
@@ -121,8 +120,6 @@ class StepInfo:
   step: tf.Tensor  # int64 scalar, global step before this update.
   max_steps: int
   seed: tf.Tensor  # int64 [2] stateless seed, distinct per step, the same on every replica.
-  # float32 [global_batch]: every replica's losses (no gradient); gathered when None.
-  global_losses: Optional[tf.Tensor] = None
 
 
 class Curriculum(keras.layers.Layer):
@@ -189,9 +186,7 @@ class MentorNetCurriculum(Curriculum):
     epoch = training_epoch(step_info.step, step_info.max_steps)
     if self.fixed_epoch_after_burn_in:
       epoch = tf.minimum(epoch, self.burn_in_epoch)
-    all_losses = step_info.global_losses
-    if all_losses is None:
-      all_losses = global_batch(tf.stop_gradient(losses))
+    all_losses = global_batch(tf.stop_gradient(losses))  # float32 [global_batch]
     percentile_loss = nearest_rank_percentile(all_losses, self.loss_p_percentile)
     moving_average = (self.loss_moving_average_decay * self.loss_moving_average +
                       (1.0 - self.loss_moving_average_decay) * percentile_loss)

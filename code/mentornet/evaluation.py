@@ -25,7 +25,8 @@ CSV_HEADER = ("global_step", "accuracy", "loss")
 
 def make_example_losses(student, batch_norm_training=False):
   """tf.function (images [B, 32, 32, 3], labels int32 [B]) -> (cross-entropy float32 [B],
-  correct bool [B]) of `student` in inference mode. Make it once per student: it traces once or twice.
+  correct bool [B]) of `student` in inference mode. Make it once per student: it traces once
+  or twice.
 
   batch_norm_training: normalize with the statistics of each batch, as the original's StudentNet
   dump did (its ResNet was built in training mode); applies to a student with batch norm only

@@ -16,6 +16,7 @@ from mentornet import method_settings
 from mentornet import records
 from mentornet import studentnets
 from mentornet.errors import UsageError
+from mentornet.training_loop import MIXED_PRECISION_HELP
 from mentornet.training_loop import MIXED_PRECISION_POLICIES
 from mentornet.training_loop import TrainConfig
 
@@ -62,9 +63,7 @@ def define_training_flags():
                     "replicated, so results do not depend on the replica count.")
   flags.DEFINE_bool("jit_compile", TrainConfig.jit_compile, "Compile the train step with XLA.")
   flags.DEFINE_enum("mixed_precision", TrainConfig.mixed_precision,
-                    MIXED_PRECISION_POLICIES, "Keras mixed-precision policy. auto: "
-                    "mixed_bfloat16 on a CPU-only machine with bf16 instructions, float32 "
-                    "elsewhere (GPUs included); none: float32.")
+                    MIXED_PRECISION_POLICIES, MIXED_PRECISION_HELP)
   flags.DEFINE_bool("fused_batch_norm", TrainConfig.fused_batch_norm, "Train the ResNet's batch "
                     "norm with TensorFlow's fused kernel (same variables and statistics as "
                     "Keras's layer; not used for synchronized batch norm over several replicas).")

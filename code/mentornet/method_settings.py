@@ -10,7 +10,9 @@ flag the code defines (`--loss_p_percentile`, default 0.7). TF 1.8's `tf.app.run
 (tensorflow/python/platform/app.py) parses the command line with
 `flags.FLAGS(argv, known_only=True)`, which leaves unknown flags in argv instead of failing,
 so the original runs used p = 0.7 for every method. `loss_p="effective"` (the default) gives
-that; `loss_p="written"` gives the values written in the commands (0.75 / 0.6 / 0.5 ...).
+that; `loss_p="written"` gives the values written in the commands (0.75 / 0.6 / 0.5 ...);
+`loss_p="clean_share"` gives p = 1 - noise fraction (at least 0.1), the share of right labels,
+which `commands/reproduce_small.py`'s reduced regime uses (docs/regime_study.md).
 
 Standard library only: the shell scripts run it with any python3.
   python3 code/mentornet/method_settings.py --studentnet=resnet101 --loss_p=written
@@ -24,8 +26,10 @@ import sys
 ORIGINAL_LOSS_P_PERCENTILE = 0.7
 # The original code's default of --loss_moving_average_decay (no command changed it).
 ORIGINAL_LOSS_MOVING_AVERAGE_DECAY = 0.5
-LOSS_P_MODES = ("effective", "written")
+LOSS_P_MODES = ("effective", "written", "clean_share")
 DEFAULT_LOSS_P = "effective"
+# --loss_p=clean_share: p = 1 - noise fraction, rounded to 0.01, never below this.
+MIN_CLEAN_SHARE_LOSS_P = 0.1
 STUDENTNETS = ("resnet101", "inception")
 
 
@@ -100,11 +104,14 @@ def written_loss_p_percentile(name, noise_fraction):
 
 
 def loss_p_percentile(name, noise_fraction, loss_p=DEFAULT_LOSS_P):
-  """p of a method: 0.7, what the original ran (`effective`), or what it wrote (`written`)."""
+  """p of a method: 0.7, what the original ran (`effective`), what it wrote (`written`), or
+  1 - noise_fraction (`clean_share`, rounded to 0.01, at least MIN_CLEAN_SHARE_LOSS_P)."""
   _check_loss_p(loss_p)
   get_method(name)
   if loss_p == "effective":
     return ORIGINAL_LOSS_P_PERCENTILE
+  if loss_p == "clean_share":
+    return max(MIN_CLEAN_SHARE_LOSS_P, round(1.0 - noise_fraction, 2))
   return written_loss_p_percentile(name, noise_fraction)
 
 
@@ -152,6 +159,9 @@ def shell_rows(studentnet, loss_p=DEFAULT_LOSS_P):
       continue
     if loss_p == "written" and method.written_loss_p and method.written_loss_p[0][0] is not None:
       pct = ",".join(f"{noise:g}:{p:g}" for noise, p in method.written_loss_p)
+    elif loss_p == "clean_share":
+      pct = ",".join(f"{noise:g}:{loss_p_percentile(name, noise, loss_p):g}"
+                     for noise in NOISE_FRACTIONS)
     else:
       pct = f"{loss_p_percentile(name, NOISE_FRACTIONS[0], loss_p):g}"
     rows.append(" | ".join([
@@ -165,7 +175,8 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
   parser.add_argument("--studentnet", default="resnet101", choices=STUDENTNETS)
   parser.add_argument("--loss_p", default=DEFAULT_LOSS_P, choices=LOSS_P_MODES,
-                      help="effective: p = 0.7 as the original ran; written: the commands' values")
+                      help="effective: p = 0.7 as the original ran; written: the commands' "
+                      "values; clean_share: 1 - noise fraction")
   args = parser.parse_args(argv)
   print("\n".join(shell_rows(args.studentnet, args.loss_p)))
   return 0

@@ -46,9 +46,7 @@ flags.DEFINE_integer("seed", 0, "Seed of the subset, the label noise, initializa
 flags.DEFINE_bool("compare_baseline", True, "Also train without a curriculum.")
 flags.DEFINE_integer("verbose", 0, "Keras progress output: 0 silent, 1 bar, 2 one line/epoch.")
 flags.DEFINE_enum("mixed_precision", training_loop.TrainConfig.mixed_precision,
-                  training_loop.MIXED_PRECISION_POLICIES,
-                  "auto: bf16 on a CPU-only machine with bf16 instructions, else float32; "
-                  "none: float32.")
+                  training_loop.MIXED_PRECISION_POLICIES, training_loop.MIXED_PRECISION_HELP)
 FLAGS = flags.FLAGS
 
 QUICKSTART_RESNET = dict(num_residual_units=1, resnet_widths=(16, 16, 32, 64))

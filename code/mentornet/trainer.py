@@ -126,7 +126,7 @@ class StudentTrainer(keras.Model):
       scaled_logits = self.curriculum.scale_logits(logits, labels, features)
       losses = keras.losses.sparse_categorical_crossentropy(labels, scaled_logits,
                                                             from_logits=True)
-      # The curriculum gathers the global batch's losses itself if it needs them (percentile).
+      # A curriculum that needs the global batch's losses (percentile) gathers them itself.
       step_info = curriculum_lib.StepInfo(step=step, max_steps=self.max_steps,
                                           seed=self._step_seed(step))
       v, curriculum_logs = self.curriculum.example_weights(losses, labels, features, step_info)

@@ -29,10 +29,13 @@ from mentornet.errors import UsageError
 
 CHECKPOINT_NAME = "ckpt"
 CONFIG_FILE = "train_config.json"
-# Fields that must match when resuming from an existing train_log_dir.
 # Keras mixed-precision policies a run may ask for ("none": float32; "auto": see
-# `resolve_mixed_precision`).
+# `resolve_mixed_precision`), and the help of every --mixed_precision flag.
 MIXED_PRECISION_POLICIES = ("auto", "none", "mixed_float16", "mixed_bfloat16")
+MIXED_PRECISION_HELP = ("Keras mixed-precision policy. auto: mixed_bfloat16 on a CPU-only "
+                        "machine with bf16 instructions, float32 elsewhere (GPUs included); "
+                        "none: float32.")
+# Fields that must match when resuming from an existing train_log_dir.
 RESUME_MUST_MATCH = ("studentnet", "dataset_name", "num_residual_units", "resnet_widths",
                      "curriculum")
 
