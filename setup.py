@@ -31,7 +31,7 @@ setup(
     extras_require={"test": ["pytest", "pytest-timeout"]},
     entry_points={
         "console_scripts": [
-            "mentornet-quickstart=mentornet.quickstart:run_main",
+            "mentornet-quickstart=mentornet.experiments.quickstart:run_main",
         ],
     },
 )

@@ -18,7 +18,7 @@ and deleting it as `fit` returns (in TF 2.21 that waits for tf.data's autotuning
   python benchmarks/benchmark_train_step.py --num_residual_units=1 \\
     --resnet_widths=16,32,64,128 --batch_size=128 --json=bench.json
 
-The levers default to the training defaults (`training_loop.TrainConfig`). Data: TFRecords
+The levers default to the training defaults (`train_config.TrainConfig`). Data: TFRecords
 built from ../shared/data/cifar10_subset.npz when it exists, else the embedded MNIST sample.
 """
 import dataclasses
@@ -35,11 +35,11 @@ from absl import flags
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "code"))
 import keras  # pylint: disable=g-import-not-at-top,wrong-import-position,g-bad-import-order
-from mentornet.training_loop import MIXED_PRECISION_HELP  # pylint: disable=g-import-not-at-top,wrong-import-position
-from mentornet.training_loop import MIXED_PRECISION_POLICIES  # pylint: disable=g-import-not-at-top,wrong-import-position
-from mentornet.training_loop import keras_policy_name  # pylint: disable=g-import-not-at-top,wrong-import-position
-from mentornet.training_loop import resolve_mixed_precision  # pylint: disable=g-import-not-at-top,wrong-import-position
-from mentornet.training_loop import TrainConfig  # pylint: disable=g-import-not-at-top,wrong-import-position
+from mentornet.config.defaults import MIXED_PRECISION_HELP  # pylint: disable=g-import-not-at-top,wrong-import-position
+from mentornet.config.defaults import MIXED_PRECISION_POLICIES  # pylint: disable=g-import-not-at-top,wrong-import-position
+from mentornet.training.precision import keras_policy_name  # pylint: disable=g-import-not-at-top,wrong-import-position
+from mentornet.training.precision import resolve_mixed_precision  # pylint: disable=g-import-not-at-top,wrong-import-position
+from mentornet.config.train_config import TrainConfig  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 flags.DEFINE_integer("batch_size", 128, "Images per step.")
 flags.DEFINE_integer("num_residual_units", 1, "ResNet units per stage.")
@@ -98,7 +98,7 @@ def _arms():
 
 def _build_data(scratch):
   """Writes the noisy TFRecords once; returns (data_dir, dataset_name)."""
-  from mentornet import noisy_data_builder  # pylint: disable=g-import-not-at-top
+  from mentornet.data import noisy_data_builder  # pylint: disable=g-import-not-at-top
   if os.path.exists(SHARED_SUBSET):
     name, source = "cifar10", SHARED_SUBSET
   else:
@@ -114,11 +114,11 @@ class Runner:
   def __init__(self, arms, data_dir, dataset_name):
     import keras  # pylint: disable=g-import-not-at-top
     import numpy as np  # pylint: disable=g-import-not-at-top
-    from mentornet import curriculum  # pylint: disable=g-import-not-at-top
-    from mentornet import data as data_lib  # pylint: disable=g-import-not-at-top
-    from mentornet import mentornet_net  # pylint: disable=g-import-not-at-top
-    from mentornet import studentnets  # pylint: disable=g-import-not-at-top
-    from mentornet import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
+    from mentornet.curricula import base as curriculum  # pylint: disable=g-import-not-at-top
+    from mentornet.data import pipeline as data_lib  # pylint: disable=g-import-not-at-top
+    from mentornet.models import mentornet_net  # pylint: disable=g-import-not-at-top
+    from mentornet.models import studentnets  # pylint: disable=g-import-not-at-top
+    from mentornet.training import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
     spec = studentnets.get_studentnet_spec(FLAGS.studentnet)
     split = data_lib.describe_split(data_dir, dataset_name, "train")
     self.dataset = data_lib.make_dataset(split, dataset_name, FLAGS.batch_size, training=True,
@@ -235,7 +235,7 @@ def main(argv):
   if FLAGS.worker_data_dir:
     serve_child()
     return
-  from mentornet import distribution  # pylint: disable=g-import-not-at-top
+  from mentornet.training import distribution  # pylint: disable=g-import-not-at-top
   threads = (FLAGS.intra_op_threads, FLAGS.inter_op_threads)
   distribution.set_op_threads(*threads)
   data_dir, dataset_name = _build_data(tempfile.mkdtemp(prefix="bench_data_"))

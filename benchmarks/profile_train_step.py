@@ -201,7 +201,7 @@ def load_xspace(logdir):
 def trace(logdir):
   """Builds the baseline arm, warms it up, traces `--steps` steps; returns figures."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from mentornet import distribution  # pylint: disable=g-import-not-at-top
+  from mentornet.training import distribution  # pylint: disable=g-import-not-at-top
   distribution.set_op_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)
   if FLAGS.data:
     bench.SHARED_SUBSET = "" if FLAGS.data == "embedded" else os.path.abspath(FLAGS.data)

@@ -14,9 +14,9 @@ import os
 from absl import app
 from absl import flags
 
-from mentornet import evaluation
-from mentornet import flags_lib
-from mentornet import studentnets
+from mentornet.analysis import evaluation
+from mentornet.cli import flags as flags_lib
+from mentornet.models import studentnets
 from mentornet.errors import UsageError
 from mentornet.errors import exit_on_usage_error
 from mentornet.learning import studentnet_dump

@@ -7,9 +7,9 @@ Example:
 """
 from absl import app
 
-from mentornet import curriculum
-from mentornet import flags_lib
-from mentornet import training_loop
+from mentornet.curricula import base as curriculum
+from mentornet.cli import flags as flags_lib
+from mentornet.experiments import runner
 from mentornet.errors import exit_on_usage_error
 
 flags_lib.define_training_flags()
@@ -21,7 +21,7 @@ def main(argv):
   flags_lib.apply_device_id()
   flags_lib.apply_thread_flags()
   config = flags_lib.train_config_from_flags("baseline")
-  result = training_loop.run_training(
+  result = runner.train_and_report(
       config, lambda **unused: curriculum.NoCurriculum(name="curriculum"))
   print(f"Finished at step {result['global_step']}; checkpoint {result['latest_checkpoint']}")
 

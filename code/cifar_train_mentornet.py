@@ -14,18 +14,18 @@ spelling. Example:
   python code/cifar_train_mentornet.py --curriculum=data_parameters --learn_inst_parameters \
     --lr_inst_param=0.2 --wd_inst_param=0.0 --data_dir=data/cifar10/0.4 \
     --train_log_dir=cifar_models/cifar10/resnet/0.4/data_parameters/train
-Every run ends by writing `<train_log_dir>/trust_report.csv` (see `mentornet.trust_report`).
+Every run ends by writing `<train_log_dir>/trust_report.csv` (see `mentornet.analysis.trust_report`).
 """
 from absl import app
 from absl import flags
 
-from mentornet import curriculum
-from mentornet import data
-from mentornet import data_parameters
-from mentornet import distribution
-from mentornet import flags_lib
-from mentornet import mentornet_net
-from mentornet import training_loop
+from mentornet.curricula import base as curriculum
+from mentornet.data import pipeline as data
+from mentornet.curricula import data_parameters
+from mentornet.training import distribution
+from mentornet.cli import flags as flags_lib
+from mentornet.models import mentornet_net
+from mentornet.experiments import runner
 from mentornet.errors import exit_on_usage_error
 
 flags_lib.define_training_flags()
@@ -50,7 +50,7 @@ def train_with_data_parameters():
     return data_parameters.DataParametersCurriculum(num_classes, num_examples, settings,
                                                     name="curriculum")
 
-  return training_loop.run_training(config, make_curriculum, strategy=strategy)
+  return runner.train_and_report(config, make_curriculum, strategy=strategy)
 
 
 @exit_on_usage_error
@@ -76,7 +76,7 @@ def main(argv):
   def make_curriculum(**unused):
     return curriculum.MentorNetCurriculum(mentornet, name="curriculum", **settings)
 
-  result = training_loop.run_training(config, make_curriculum, strategy=strategy)
+  result = runner.train_and_report(config, make_curriculum, strategy=strategy)
   print(f"Finished at step {result['global_step']}; checkpoint {result['latest_checkpoint']}")
 
 

@@ -1,4 +1,4 @@
-"""Writes the per-example trust report of a trained checkpoint (see `mentornet.trust_report`).
+"""Writes the per-example trust report of a trained checkpoint (see `mentornet.analysis.trust_report`).
 
 Training already writes `<train_log_dir>/trust_report.csv` when it ends; this re-runs it on
 demand, e.g. for an older checkpoint. What the command line leaves out (data, model and
@@ -13,10 +13,11 @@ import os
 from absl import app
 from absl import flags
 
-from mentornet import flags_lib
-from mentornet import studentnets
-from mentornet import training_loop
-from mentornet import trust_report
+from mentornet.cli import flags as flags_lib
+from mentornet.models import studentnets
+from mentornet.config import train_config
+from mentornet.analysis import trust_report
+from mentornet.curricula import factory as curriculum_factory
 from mentornet.errors import UsageError, exit_on_usage_error
 
 FLAGS = flags.FLAGS
@@ -54,7 +55,7 @@ def resolve_checkpoint():
 
 def config_from_flags(config_dir):
   """The run's `TrainConfig`: train_config.json overridden by the flags given."""
-  path = os.path.join(config_dir, training_loop.CONFIG_FILE)
+  path = os.path.join(config_dir, train_config.CONFIG_FILE)
   record = {}
   if os.path.exists(path):
     try:
@@ -65,7 +66,7 @@ def config_from_flags(config_dir):
   for name in FROM_CONFIG:
     if FLAGS[name].present or name not in record:
       record[name] = FLAGS[name].value
-  fields = {field.name for field in dataclasses.fields(training_loop.TrainConfig)}
+  fields = {field.name for field in dataclasses.fields(train_config.TrainConfig)}
   record = {key: value for key, value in record.items() if key in fields}
   record["resnet_widths"] = studentnets.parse_widths(
       ",".join(map(str, record["resnet_widths"])) if isinstance(record["resnet_widths"], list)
@@ -76,7 +77,7 @@ def config_from_flags(config_dir):
                      ("num_residual_units", "num_residual_units")):
     FLAGS[flag].value = record[name]  # So the shared validation sees the effective values.
   flags_lib.validate_data_flags("train")
-  return training_loop.TrainConfig(**record)
+  return train_config.TrainConfig(**record)
 
 
 @exit_on_usage_error
@@ -85,11 +86,11 @@ def main(argv):
   flags_lib.apply_device_id()
   checkpoint, config_dir = resolve_checkpoint()
   config = config_from_flags(config_dir)
-  make_curriculum = trust_report.make_curriculum_factory(
+  make_curriculum = curriculum_factory.make_curriculum_factory(
       config.curriculum, config.curriculum_settings, FLAGS.trained_mentornet_dir or None)
   output_csv = FLAGS.output_csv or os.path.join(config_dir, trust_report.DEFAULT_CSV_NAME)
   model, split = trust_report.restore_model(config, checkpoint, make_curriculum)
-  from mentornet import data  # pylint: disable=g-import-not-at-top
+  from mentornet.data import pipeline as data  # pylint: disable=g-import-not-at-top
   dataset = data.make_dataset(split, config.dataset_name, config.batch_size, training=False,
                               cache=False)
   summary = trust_report.write_trust_report(model, dataset, output_csv)

@@ -18,7 +18,7 @@ row after the fractions.
 
 Directories in the original repository's layout (`resnet`, `selfpaced`, `focalloss`,
 `mentornet_pd1_g_1`, `mentornet_dd1`) are read under the names used here. Methods and those
-names come from the package's table, code/mentornet/method_settings.py. Standard library only.
+names come from the package's table, code/mentornet/config/method_settings.py. Standard library only.
 """
 
 import argparse
@@ -27,7 +27,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'code'))
-from mentornet import method_settings  # pylint: disable=g-import-not-at-top,wrong-import-position
+from mentornet.config import method_settings  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 METHODS = method_settings.ORIGINAL_METHODS
 NOISE_FRACTIONS = tuple('%g' % noise for noise in method_settings.NOISE_FRACTIONS)

@@ -12,7 +12,7 @@
 #                            1: training and its eval job share one GPU
 #   MN_TRAIN_FLAGS           (array) flags added to every training command of this StudentNet
 # and calls `mn_main "$@"`. The settings of each method come from the package's one table,
-# code/mentornet/method_settings.py, which prints rows of
+# code/mentornet/config/method_settings.py, which prints rows of
 # `method | original yes|no | mentornet_model_path | loss_p_percentile | burn_in_epoch |
 # fixed_epoch_after_burn_in | example_dropout_rates`:
 #   mentornet_model_path       under $MENTORNET_ROOT; `-` trains without MentorNet
@@ -44,7 +44,7 @@ mn_usage() {
   cat <<EOF
 Usage: bash ${0##*/} [--dry_run] [--num_gpus=N] [--methods=a,b] [--name=value ...]
 
-Trains every StudentNet ($MN_STUDENTNET) run of the method table (code/mentornet/method_settings.py)
+Trains every StudentNet ($MN_STUDENTNET) run of the method table (code/mentornet/config/method_settings.py)
 (datasets x noise fractions x methods), each with its eval job on the clean validation set.
 Every setting is a flag --name=value or an environment variable NAME=value:
   NUM_GPUS           GPUs on this machine; runs are placed round-robin via --device_id [1]
@@ -75,10 +75,10 @@ commands run. Logs: <run>/train.log and <run>/eval.log.
 EOF
 }
 
-# Loads the method table of code/mentornet/method_settings.py (LOSS_P picks p).
+# Loads the method table of code/mentornet/config/method_settings.py (LOSS_P picks p).
 mn_load_table() {
   local rows line method original path pct burn fixed drop rest
-  rows="$(python3 "$MN_REPO_ROOT/code/mentornet/method_settings.py" \
+  rows="$(python3 "$MN_REPO_ROOT/code/mentornet/config/method_settings.py" \
     --studentnet="$MN_STUDENTNET" --loss_p="${LOSS_P:=effective}" 2>&1)" ||
     mn_die "method table (LOSS_P=$LOSS_P): ${rows##*$'\n'}"
   while IFS= read -r line; do

@@ -41,16 +41,20 @@ _REPO_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 # This checkout's package and MentorNets (mentornet_models), before any installed copy.
 sys.path[:0] = [os.path.join(_REPO_ROOT, "code"), _REPO_ROOT]
 # pylint: disable=wrong-import-position
-from mentornet import data as data_lib
-from mentornet import human_noise
-from mentornet import learning_curves
-from mentornet import method_settings as method_table
-from mentornet import noise
-from mentornet import mentornet_net
-from mentornet import records
-from mentornet import studentnets
-from mentornet import training_loop
-from mentornet import trust_report
+from mentornet.data import pipeline as data_lib
+from mentornet.data import human_noise
+from mentornet.analysis import learning_curves
+from mentornet.config import method_settings as method_table
+from mentornet.data import noise
+from mentornet.models import mentornet_net
+from mentornet.data import records
+from mentornet.models import studentnets
+from mentornet.experiments import runner
+from mentornet.curricula import factory as curriculum_factory
+from mentornet.config import train_config
+from mentornet.config import defaults
+from mentornet.training import precision
+from mentornet.analysis import trust_report
 from mentornet.errors import UsageError
 from mentornet.errors import exit_on_usage_error
 
@@ -88,9 +92,9 @@ flags.DEFINE_string("mentornet_dd_dir", "small_nl_0.4_percentile_60/mentornet_dd
                     "by commands/train_mentornet_dd_small.sh; the original commands': "
                     "nl_0.2_percentile_90/mentornet_dd).")
 flags.DEFINE_integer("verbose", 0, "Keras progress output.")
-flags.DEFINE_enum("mixed_precision", training_loop.TrainConfig.mixed_precision,
-                  training_loop.MIXED_PRECISION_POLICIES,
-                  "Every method's StudentNet. " + training_loop.MIXED_PRECISION_HELP)
+flags.DEFINE_enum("mixed_precision", train_config.TrainConfig.mixed_precision,
+                  defaults.MIXED_PRECISION_POLICIES,
+                  "Every method's StudentNet. " + defaults.MIXED_PRECISION_HELP)
 # --loss_p=clean_share: every MentorNet method keeps about the share of examples whose label is
 # right, p = 1 - noise rate (the written DD values of the original commands at 0.2 and 0.4 are
 # the same, 0.8 and 0.6). Chosen for the reduced regime by noisy-validation accuracy
@@ -99,13 +103,13 @@ flags.DEFINE_enum("mixed_precision", training_loop.TrainConfig.mixed_precision,
 flags.DEFINE_enum("loss_p", "clean_share", method_table.LOSS_P_MODES,
                   "MentorNet loss percentile: clean_share = 1 - noise rate (at least 0.1); "
                   "effective = 0.7 as the original ran; written = the values its commands "
-                  "wrote (see mentornet.method_settings).")
+                  "wrote (see mentornet.config.method_settings).")
 FLAGS = flags.FLAGS
 
 # The original commands' methods take their settings from the package's table
-# (mentornet.method_settings, --loss_p picks p); the others are defined here, a dict value
+# (mentornet.config.method_settings, --loss_p picks p); the others are defined here, a dict value
 # keyed by noise fraction. Data parameters use the paper's noisy-label settings.
-FROM_TABLE = "mentornet.method_settings"
+FROM_TABLE = "mentornet.config.method_settings"
 METHODS = {
     **dict.fromkeys(method_table.ORIGINAL_METHODS, FROM_TABLE),
     # Instance parameters only, the paper's noisy-label learning rate 0.2: chosen over class +
@@ -232,7 +236,7 @@ def run_method(method, dataset_name, dirs, run_dir):
     mentornet_name = FLAGS.mentornet_dd_dir
   if mentornet_name:
     settings["trained_mentornet_dir"] = mentornet_net.shipped_mentornet_dir(mentornet_name)
-  config = training_loop.TrainConfig(
+  config = train_config.TrainConfig(
       train_log_dir=os.path.join(run_dir, "train"),
       data_dir=dirs["oracle"] if clean_only else dirs["train"], dataset_name=dataset_name,
       studentnet="resnet101", curriculum=curriculum_name, batch_size=FLAGS.batch_size,
@@ -242,7 +246,7 @@ def run_method(method, dataset_name, dirs, run_dir):
       learning_rate_boundaries=studentnets.scaled_resnet_boundaries(FLAGS.max_number_of_steps),
       verbose=FLAGS.verbose, curriculum_settings=settings, augmentation=FLAGS.augmentation,
       mixed_precision=FLAGS.mixed_precision)
-  make_curriculum = trust_report.make_curriculum_factory(curriculum_name, settings)
+  make_curriculum = curriculum_factory.make_curriculum_factory(curriculum_name, settings)
   eval_sets = {}
   for name in ("val", "test"):
     split = data_lib.describe_split(dirs[name], dataset_name, "test")
@@ -254,7 +258,7 @@ def run_method(method, dataset_name, dirs, run_dir):
       train_dataset=data_lib.make_dataset(train_split, dataset_name, 256, training=False))
   start = time.time()
   keras.backend.clear_session()
-  outcome = training_loop.run_training(config, make_curriculum, extra_callbacks=[tracker])
+  outcome = runner.train_and_report(config, make_curriculum, extra_callbacks=[tracker])
   history = tracker.history
   best = max(history, key=lambda row: (row["val_accuracy"], row["step"]))
   trust = outcome.get("trust_report") or {}
@@ -289,8 +293,8 @@ def gap_closure(results, method):
 
 def precision_name():
   """The Keras policy every method trains with on this machine (--mixed_precision resolved)."""
-  return training_loop.keras_policy_name(
-      training_loop.resolve_mixed_precision(FLAGS.mixed_precision))
+  return precision.keras_policy_name(
+      precision.resolve_mixed_precision(FLAGS.mixed_precision))
 
 
 def format_markdown(results, stats, total_seconds):

@@ -5,7 +5,7 @@
 # Every ResNet-101 StudentNet run of the original README tables (CIFAR-10/100 x noise
 # 0.2/0.4/0.8 x baseline, self-paced, focal loss, MentorNet PD, MentorNet DD), each with its
 # eval job on the clean validation set. The settings are those the original
-# commands/train_studentnet_resnet.sh ran, read from code/mentornet/method_settings.py
+# commands/train_studentnet_resnet.sh ran, read from code/mentornet/config/method_settings.py
 # (LOSS_P=written: the loss percentiles its commands wrote but its code ignored; see --help).
 # Examples:
 #   DRY_RUN=1 NUM_GPUS=2 bash commands/train_studentnet_resnet.sh      # print the commands

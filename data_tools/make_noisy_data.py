@@ -14,7 +14,7 @@ Real human noise (CIFAR-10N / CIFAR-100N, read without torch):
       --noise_type=human --human_labels_file=CIFAR-10_human.pt --human_label_key=worse_label
 
 writes data/cifar10/human_worse_label/ (and val/). An npz source needs `train_index`.
-The logic lives in mentornet.noisy_data_builder.build_noisy_datasets.
+The logic lives in mentornet.data.noisy_data_builder.build_noisy_datasets.
 """
 import os
 import pathlib
@@ -29,8 +29,8 @@ except ImportError:  # Run from a source checkout without installing.
   sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "code"))
 
 from mentornet import errors
-from mentornet import human_noise
-from mentornet import noisy_data_builder
+from mentornet.data import human_noise
+from mentornet.data import noisy_data_builder
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("dataset_name", "cifar10", "cifar10, cifar100 or mnist.")

@@ -53,7 +53,7 @@ def subprocess_env(**extra):
 def make_tiny_noisy_cifar(root, num_train=160, num_test=40, num_shards=2):
   """Random 32x32 images in the CIFAR-10 layout at 0.4 noise; returns <root>/data/cifar10."""
   import numpy as np  # pylint: disable=import-outside-toplevel
-  from mentornet import noisy_data_builder  # pylint: disable=import-outside-toplevel
+  from mentornet.data import noisy_data_builder  # pylint: disable=import-outside-toplevel
   rng = np.random.default_rng(0)
   npz = pathlib.Path(root) / "tiny.npz"
   np.savez(npz, x_train=rng.integers(0, 256, (num_train, 32, 32, 3), dtype=np.uint8),

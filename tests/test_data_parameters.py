@@ -12,10 +12,10 @@ import tensorflow as tf
 
 import numpy_reference
 from conftest import subprocess_env
-from mentornet import curriculum as curriculum_lib
-from mentornet import data_parameters as dp
-from mentornet import records
-from mentornet import trainer as trainer_lib
+from mentornet.curricula import base as curriculum_lib
+from mentornet.curricula import data_parameters as dp
+from mentornet.data import records
+from mentornet.training import trainer as trainer_lib
 from mentornet.errors import UsageError
 
 NUM_CLASSES = 6
@@ -174,7 +174,8 @@ MIRRORED_SCRIPT = r"""
 import numpy as np, keras, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from mentornet import data_parameters as dp, trainer as trainer_lib
+from mentornet.curricula import data_parameters as dp
+from mentornet.training import trainer as trainer_lib
 rng = np.random.default_rng(0)
 images = rng.normal(size=(3, 8, 2, 2, 3)).astype(np.float32)
 labels = np.array([[0, 1, 2, 3, 0, 1, 2, 3], [2, 3, 4, 5, 2, 3, 4, 5], [0] * 4 + [1] * 4], np.int32)

@@ -21,7 +21,10 @@ REPLICA_SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
     import keras
-    from mentornet import curriculum, mentornet_net, studentnets, trainer
+    from mentornet.curricula import base as curriculum
+    from mentornet.models import mentornet_net
+    from mentornet.models import studentnets
+    from mentornet.training import trainer
 
     class RecordingCurriculum(curriculum.MentorNetCurriculum):
       # Keeps the global-batch v of the last step, to compare replica counts.
@@ -87,7 +90,7 @@ SCALAR_LOGS = ("weighted_loss", "percentile_loss", "loss_moving_average", "total
 
 
 def test_one_and_two_replicas_agree(tmp_path):
-  from mentornet import mentornet_net  # pylint: disable=import-outside-toplevel
+  from mentornet.models import mentornet_net  # pylint: disable=import-outside-toplevel
   mentornet_dir = str(tmp_path / "mentornet")
   mentornet_net.export_saved_model(mentornet_net.build_mentornet(seed=11), mentornet_dir)
   out = tmp_path / "out.json"
@@ -122,7 +125,7 @@ def _free_ports(count):
 
 
 def test_two_worker_multi_worker_mirrored_run(tmp_path):
-  from mentornet import mentornet_net  # pylint: disable=import-outside-toplevel
+  from mentornet.models import mentornet_net  # pylint: disable=import-outside-toplevel
   data_dir = make_tiny_noisy_cifar(tmp_path, num_train=64, num_test=16)
   mentornet_dir = str(tmp_path / "mentornet")
   mentornet_net.export_saved_model(mentornet_net.build_mentornet(seed=1), mentornet_dir)

@@ -9,9 +9,9 @@ import pytest
 import tensorflow as tf
 
 import numpy_reference
-from mentornet import data
-from mentornet import evaluation
-from mentornet import studentnets
+from mentornet.data import pipeline as data
+from mentornet.analysis import evaluation
+from mentornet.models import studentnets
 from mentornet.errors import UsageError
 
 TINY = studentnets.StudentNetConfig(1, (8, 8, 16, 16), sync_batch_norm=False)

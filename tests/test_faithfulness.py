@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mentornet import curriculum
-from mentornet import studentnets
+from mentornet.curricula import base as curriculum
+from mentornet.models import studentnets
 from mentornet.learning import studentnet_dump
 
 
@@ -94,8 +94,10 @@ class _Recorder(keras.callbacks.Callback):
 
 
 def test_summaries_cumulative_data_util_rate_of_the_step_and_plain_total_loss(tmp_path):
-  from mentornet import trainer as trainer_lib  # pylint: disable=import-outside-toplevel
-  from mentornet import training_loop  # pylint: disable=import-outside-toplevel
+  from mentornet.training import trainer as trainer_lib  # pylint: disable=import-outside-toplevel
+  from mentornet.training import loop as training_loop  # pylint: disable=import-outside-toplevel
+  from mentornet.training import callbacks as training_callbacks
+  from mentornet.config import train_config
   batch = 10
   rng = np.random.default_rng(0)
   images = rng.normal(size=(batch, 4, 4, 3)).astype(np.float32)
@@ -111,7 +113,7 @@ def test_summaries_cumulative_data_util_rate_of_the_step_and_plain_total_loss(tm
   model.compile(optimizer=keras.optimizers.SGD(schedule))
   dataset = tf.data.Dataset.from_tensors(({"image": images}, labels)).repeat()
   recorder = _Recorder()
-  summaries = training_loop.ScalarSummaries(str(tmp_path), interval_secs=0)
+  summaries = training_callbacks.ScalarSummaries(str(tmp_path), interval_secs=0)
   model.fit(dataset, epochs=2, steps_per_epoch=2, verbose=0, shuffle=False,
             callbacks=[recorder, summaries])
   # Steps 0, 1 keep 5 of 10 examples, steps 2, 3 all 10: cumulative over both epochs.
@@ -215,7 +217,7 @@ def _standardized(image):
 
 @pytest.mark.parametrize("studentnet,padding", [("resnet101", 2), ("inception", 8)])
 def test_augmentation_pads_crops_and_flips_a_known_image(studentnet, padding):
-  from mentornet import data  # pylint: disable=import-outside-toplevel
+  from mentornet.data import pipeline as data  # pylint: disable=import-outside-toplevel
   assert studentnets.STUDENTNETS[studentnet].train_crop_padding == padding  # 36x36 / 48x48
   image = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
   padded = np.pad(image, ((padding, padding), (padding, padding), (0, 0)))
@@ -237,7 +239,8 @@ def test_augmentation_pads_crops_and_flips_a_known_image(studentnet, padding):
 
 
 def test_test_path_is_standardization_only(tmp_path):
-  from mentornet import data, records  # pylint: disable=import-outside-toplevel
+  from mentornet.data import pipeline as data  # pylint: disable=import-outside-toplevel
+  from mentornet.data import records
   rng = np.random.default_rng(2)
   images = rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
   images[4] = 7  # a flat image: standardized with the 1/sqrt(N) floor, to zeros
@@ -257,7 +260,8 @@ def test_test_path_is_standardization_only(tmp_path):
 def test_training_path_augmentations(tmp_path, augmentation):
   """--augmentation=none (reduced regimes) shuffles and repeats the images unchanged; flip
   only mirrors them."""
-  from mentornet import data, records  # pylint: disable=import-outside-toplevel
+  from mentornet.data import pipeline as data  # pylint: disable=import-outside-toplevel
+  from mentornet.data import records
   images = np.random.default_rng(3).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
   records.write_shards(str(tmp_path), "cifar10", "train", {
       "image": images, "label": np.arange(6), "id": np.arange(6)}, num_shards=2)
@@ -286,8 +290,8 @@ def test_training_path_augmentations(tmp_path, augmentation):
     ("resnet101", "mentornet", "piecewise"), ("resnet101", "baseline", "exponential"),
     ("inception", "mentornet", "exponential"), ("inception", "baseline", "exponential")])
 def test_learning_rate_schedule_per_studentnet_and_curriculum(studentnet, curriculum_name, kind):
-  from mentornet import training_loop  # pylint: disable=import-outside-toplevel
-  config = training_loop.TrainConfig(
+  from mentornet.training import loop as training_loop  # pylint: disable=import-outside-toplevel
+  config = train_config.TrainConfig(
       train_log_dir="unused", data_dir="unused", studentnet=studentnet,
       curriculum=curriculum_name, batch_size=128, num_epochs_per_decay=200,
       num_residual_units=1, resnet_widths=(4, 4, 8, 8))

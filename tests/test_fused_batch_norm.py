@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import subprocess_env
-from mentornet import studentnets
-from mentornet.batch_norm import FusedBatchNormalization
+from mentornet.models import studentnets
+from mentornet.models.batch_norm import FusedBatchNormalization
 
 SHAPE = (8, 5, 5, 6)  # [batch, height, width, channels]
 
@@ -152,7 +152,7 @@ SYNC_SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
     import keras
-    from mentornet.batch_norm import FusedBatchNormalization
+    from mentornet.models.batch_norm import FusedBatchNormalization
 
     strategy = tf.distribute.MirroredStrategy(
         ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT, subprocess_env
-from mentornet import human_noise
-from mentornet import noisy_data_builder
-from mentornet import records
+from mentornet.data import human_noise
+from mentornet.data import noisy_data_builder
+from mentornet.data import records
 from mentornet.errors import UsageError
 
 FILE_SIZE = 50  # Labels in the tiny label files (CIFAR-N has 50,000).

@@ -53,7 +53,7 @@ def features(*rows):
 
 @pytest.fixture(scope="module")
 def load_mentornet():
-  from mentornet import mentornet_net  # pylint: disable=g-import-not-at-top  (TensorFlow)
+  from mentornet.models import mentornet_net  # pylint: disable=g-import-not-at-top  (TensorFlow)
   cache = {}
 
   def load(path):
@@ -260,7 +260,8 @@ def test_visualizer_rejects_a_dir_without_mentornet(tmp_path):
 
 def test_studentnet_dump(tmp_path):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from mentornet import records, studentnets  # pylint: disable=g-import-not-at-top
+  from mentornet.data import records  # pylint: disable=g-import-not-at-top
+  from mentornet.models import studentnets
   from mentornet.learning import studentnet_dump  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   n = 12

@@ -1,4 +1,4 @@
-"""data_tools/make_noisy_data.py and mentornet.noisy_data_builder: layout, manifests, refusals."""
+"""data_tools/make_noisy_data.py and mentornet.data.noisy_data_builder: layout, manifests, refusals."""
 import json
 import os
 import pickle
@@ -9,8 +9,8 @@ import tarfile
 import numpy as np
 import pytest
 
-from mentornet import noisy_data_builder
-from mentornet import records
+from mentornet.data import noisy_data_builder
+from mentornet.data import records
 from mentornet.errors import UsageError
 
 NUM_TRAIN, NUM_TEST = 60, 20

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mentornet import mentornet_net
+from mentornet.models import mentornet_net
 from mentornet.errors import UsageError
 
 CODE_DIR = pathlib.Path(__file__).resolve().parents[1] / "code"
@@ -159,7 +159,7 @@ CLI_AND_MIRRORED_SCRIPT = textwrap.dedent("""
     code_dir, checkpoint_dir, export_dir, data_path = sys.argv[1:]
     sys.path.insert(0, code_dir)
     from absl import flags
-    from mentornet import mentornet_net
+    from mentornet.models import mentornet_net
     spec = importlib.util.spec_from_file_location(
         "import_checkpoint", f"{code_dir}/training_mentornet/import_checkpoint.py")
     cli = importlib.util.module_from_spec(spec)

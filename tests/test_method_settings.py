@@ -1,4 +1,4 @@
-"""The one table of per-method settings (mentornet.method_settings) and its readers."""
+"""The one table of per-method settings (mentornet.config.method_settings) and its readers."""
 import subprocess
 import sys
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT
-from mentornet import method_settings
+from mentornet.config import method_settings
 
 # The values written as --loss_p_precentile in google/mentornet's commands/ scripts.
 WRITTEN = {("mentornet_pd", 0.2): 0.75, ("mentornet_pd", 0.4): 0.75, ("mentornet_pd", 0.8): 0.5,
@@ -62,7 +62,7 @@ def test_cli_prints_the_rows_lib_sh_reads():
 
 
 def test_quickstart_reads_mentornet_pd_from_the_table():
-  from mentornet import quickstart  # pylint: disable=import-outside-toplevel
+  from mentornet.experiments import quickstart  # pylint: disable=import-outside-toplevel
   mentornet_dir, settings = quickstart.mentornet_pd_settings(0.4)
   assert mentornet_dir.endswith("mentornet_pd1_g_1/mentornet_pd")
   assert settings["loss_p_percentile"] == 0.7

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mentornet import noise
+from mentornet.data import noise
 from mentornet.errors import UsageError
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import tensorflow as tf
 
 from conftest import subprocess_env
-from mentornet import data as data_lib
-from mentornet import records
-from mentornet.quickstart import balanced_subset
+from mentornet.data import pipeline as data_lib
+from mentornet.data import records
+from mentornet.experiments.quickstart import balanced_subset
 
 
 def test_balanced_subset_takes_equal_shares_of_each_class():
@@ -48,7 +48,7 @@ def test_digits_are_never_mirrored_cifar_images_are(tmp_path):
 
 def test_quickstart_tiny_run_prints_and_writes_results(tmp_path):
   out = tmp_path / "qs"
-  args = [sys.executable, "-m", "mentornet.quickstart", f"--output_dir={out}",
+  args = [sys.executable, "-m", "mentornet.experiments.quickstart", f"--output_dir={out}",
           "--num_train_examples=40", "--epochs=2", "--batch_size=16", "--eval_every=2"]
   proc = subprocess.run(args, env=subprocess_env(), capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
@@ -76,7 +76,7 @@ def test_quickstart_tiny_run_prints_and_writes_results(tmp_path):
 def test_quickstart_refuses_bad_flags(tmp_path):
   for flag in ("--num_train_examples=5", "--num_train_examples=4001", "--epochs=0",
                "--noise_fraction=1.5"):
-    proc = subprocess.run([sys.executable, "-m", "mentornet.quickstart",
+    proc = subprocess.run([sys.executable, "-m", "mentornet.experiments.quickstart",
                            f"--output_dir={tmp_path / 'qs'}", flag], env=subprocess_env(),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and flag.split("=")[0] in proc.stderr, flag

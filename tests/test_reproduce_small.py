@@ -44,7 +44,7 @@ def test_reproduce_small_writes_results_table_and_plot(tmp_path):
         out / "runs" / method / "train" / "trust_report.csv")
     assert noise_rate > 0 and results[method]["noise_auc"] == pytest.approx(auc, abs=1e-3)
   assert results["data_parameters"]["settings"]["learn_inst_parameters"] is True
-  # MentorNet PD's settings come from mentornet.method_settings, with p = 1 - noise (the
+  # MentorNet PD's settings come from mentornet.config.method_settings, with p = 1 - noise (the
   # default --loss_p=clean_share).
   pd = results["mentornet_pd"]["settings"]
   assert (pd["loss_p_percentile"], pd["example_dropout_rates"]) == (0.6, "0.5,17,0.05,83")
@@ -81,7 +81,7 @@ def test_mentornet_loss_percentile_of_each_loss_p_mode():
 
 
 def test_given_label_fit_splits_clean_and_corrupted_examples():
-  from mentornet import learning_curves  # pylint: disable=import-outside-toplevel
+  from mentornet.analysis import learning_curves  # pylint: disable=import-outside-toplevel
   columns = {"label": np.array([1, 2, 3, 4, 5, 6]),
              "clean_label": np.array([1, 2, 0, 0, -1, 0]),
              "correct": np.array([True, False, True, False, True, True])}
@@ -99,7 +99,7 @@ import json, sys
 import numpy as np
 sys.path.insert(0, sys.argv[1])
 import reproduce_small as r
-from mentornet import records
+from mentornet.data import records
 keep = r.subsample_per_class(np.repeat(np.arange(10), [30] * 9 + [4]), 12, seed=3)
 assert np.array_equal(keep, r.subsample_per_class(np.repeat(np.arange(10), [30] * 9 + [4]), 12, 3))
 name, dirs, stats = r.prepare_data(sys.argv[2], 0.4, 3, 0.1, sys.argv[3], "asymmetric", 12)

@@ -8,20 +8,23 @@ import keras
 import pytest
 
 from conftest import subprocess_env
-from mentornet import curriculum
-from mentornet import training_loop
+from mentornet.curricula import base as curriculum
+from mentornet.training import loop as training_loop
+from mentornet.training import callbacks as training_callbacks
+from mentornet.config import train_config
+from mentornet.training import precision
 
 
 @pytest.mark.parametrize("requested, steps_per_epoch, remaining, expected", [
     (8, 39, 600, 3), (4, 10, 7, 1), (4, 20, 8, 4), (16, 10, 8, 2), (1, 39, 600, 1)])
 def test_exact_steps_per_execution(requested, steps_per_epoch, remaining, expected):
-  k = training_loop.exact_steps_per_execution(requested, steps_per_epoch, remaining)
+  k = training_callbacks.exact_steps_per_execution(requested, steps_per_epoch, remaining)
   assert k == expected
   assert steps_per_epoch % k == 0 and remaining % k == 0
 
 
 def test_bf16_policy_and_exact_budget_with_steps_per_execution(tiny_cifar, tmp_path):
-  config = training_loop.TrainConfig(
+  config = train_config.TrainConfig(
       train_log_dir=str(tmp_path / "train"), data_dir=str(tiny_cifar / "0.4"),
       batch_size=16, max_number_of_steps=8, num_residual_units=1, resnet_widths=(8, 8, 16, 16),
       mixed_precision="mixed_bfloat16", steps_per_execution=4, verbose=0, trust_report=False)
@@ -55,24 +58,24 @@ def test_auto_mixed_precision_follows_the_cpu(tmp_path, cpu_flags, expected):
   cpuinfo = tmp_path / "cpuinfo"
   if cpu_flags is not None:
     cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {cpu_flags}\n\nprocessor\t: 1\n")
-  assert training_loop.resolve_mixed_precision("auto", str(cpuinfo)) == expected
-  assert training_loop.resolve_mixed_precision("none", str(cpuinfo)) == "none"
-  assert training_loop.resolve_mixed_precision("mixed_float16", str(cpuinfo)) == "mixed_float16"
-  assert training_loop.TrainConfig.mixed_precision == "auto"
+  assert precision.resolve_mixed_precision("auto", str(cpuinfo)) == expected
+  assert precision.resolve_mixed_precision("none", str(cpuinfo)) == "none"
+  assert precision.resolve_mixed_precision("mixed_float16", str(cpuinfo)) == "mixed_float16"
+  assert train_config.TrainConfig.mixed_precision == "auto"
 
 
 def test_auto_mixed_precision_reaches_the_model_and_the_record(tiny_cifar, tmp_path):
   """The default policy is resolved for this machine, applied and recorded as resolved."""
-  expected = training_loop.resolve_mixed_precision("auto")
-  config = training_loop.TrainConfig(
+  expected = precision.resolve_mixed_precision("auto")
+  config = train_config.TrainConfig(
       train_log_dir=str(tmp_path / "train"), data_dir=str(tiny_cifar / "0.4"),
       batch_size=16, max_number_of_steps=2, num_residual_units=1, resnet_widths=(8, 8, 16, 16),
       verbose=0, trust_report=False)
   result = training_loop.run_training(
       config, lambda **unused: curriculum.NoCurriculum(name="curriculum"))
   policy = result["model"].student.dtype_policy.name
-  assert policy == training_loop.keras_policy_name(expected)
-  record = json.loads((tmp_path / "train" / training_loop.CONFIG_FILE).read_text())
+  assert policy == precision.keras_policy_name(expected)
+  record = json.loads((tmp_path / "train" / train_config.CONFIG_FILE).read_text())
   assert record["mixed_precision"] == expected
 
 
@@ -80,7 +83,7 @@ THREADS_DRIVER = """
 import sys
 from absl import flags
 import tensorflow as tf
-from mentornet import flags_lib
+from mentornet.cli import flags as flags_lib
 flags_lib.define_training_flags()
 flags.FLAGS(sys.argv)
 flags_lib.apply_thread_flags()
@@ -103,8 +106,10 @@ import sys
 from absl import flags
 import keras
 import tensorflow as tf
-from mentornet import curriculum, flags_lib, training_loop
-from mentornet.batch_norm import FusedBatchNormalization
+from mentornet.curricula import base as curriculum
+from mentornet.cli import flags as flags_lib
+from mentornet.training import loop as training_loop
+from mentornet.models.batch_norm import FusedBatchNormalization
 flags_lib.define_training_flags()
 data_dir, log_dir = sys.argv[1:3]
 for extra in ([], ["--fused_batch_norm"], ["--nofused_batch_norm"]):
@@ -126,7 +131,7 @@ def test_fused_batch_norm_flag_reaches_the_model(tiny_cifar, tmp_path):
       [sys.executable, "-c", FUSED_DRIVER, str(tiny_cifar / "0.4"), str(tmp_path / "train")],
       env=subprocess_env(), capture_output=True, text=True, timeout=120)
   assert result.returncode == 0, result.stderr[-2000:]
-  assert training_loop.TrainConfig.fused_batch_norm
+  assert train_config.TrainConfig.fused_batch_norm
   assert result.stdout.split("\n")[:3] == ["True 7 7", "True 7 7", "False 0 7"]
 
 
@@ -134,12 +139,12 @@ def test_fused_batch_norm_flag_reaches_the_model(tiny_cifar, tmp_path):
 def test_cifarnet_trains_with_each_cpu_precision(tiny_cifar, tmp_path, policy):
   """cifarnet (--studentnet=inception) through the trainer: its LRN and its dropout's integer
   seed state pass the non-finite guard and the bf16 policy; the loss is finite."""
-  config = training_loop.TrainConfig(
+  config = train_config.TrainConfig(
       train_log_dir=str(tmp_path / "train"), data_dir=str(tiny_cifar / "0.4"),
       studentnet="inception", batch_size=16, max_number_of_steps=3, mixed_precision=policy,
       verbose=0, trust_report=False)
   result = training_loop.run_training(
       config, lambda **unused: curriculum.NoCurriculum(name="curriculum"))
   assert result["global_step"] == 3
-  assert result["model"].student.dtype_policy.name == training_loop.keras_policy_name(policy)
+  assert result["model"].student.dtype_policy.name == precision.keras_policy_name(policy)
   assert int(result["model"].nonfinite_step.numpy()) == 0

@@ -3,7 +3,7 @@ import keras
 import numpy as np
 import pytest
 
-from mentornet import studentnets
+from mentornet.models import studentnets
 from mentornet.errors import UsageError
 
 IMAGES = np.zeros((2, 32, 32, 3), np.float32)

@@ -5,9 +5,9 @@ import pytest
 import tensorflow as tf
 
 import numpy_reference as ref
-from mentornet import curriculum as curriculum_lib
-from mentornet import mentornet_net
-from mentornet import trainer as trainer_lib
+from mentornet.curricula import base as curriculum_lib
+from mentornet.models import mentornet_net
+from mentornet.training import trainer as trainer_lib
 from mentornet.errors import UsageError
 
 BATCH = 10

@@ -24,7 +24,7 @@ def _run(args, timeout=300):
 
 @pytest.fixture(scope="module")
 def random_mentornet(tmp_path_factory):
-  from mentornet import mentornet_net  # pylint: disable=import-outside-toplevel
+  from mentornet.models import mentornet_net  # pylint: disable=import-outside-toplevel
   path = str(tmp_path_factory.mktemp("mentornet") / "saved")
   mentornet_net.export_saved_model(mentornet_net.build_mentornet(seed=2), path)
   return path
@@ -137,7 +137,10 @@ def test_baseline_resumes_after_kill_and_eval_writes_csv(tiny_cifar, tmp_path):
 
 
 def test_mentornet_resume_restores_moving_average(tiny_cifar, random_mentornet, tmp_path):
-  from mentornet import curriculum, training_loop  # pylint: disable=import-outside-toplevel
+  from mentornet.curricula import base as curriculum  # pylint: disable=import-outside-toplevel
+  from mentornet.training import loop as training_loop
+  from mentornet.config import train_config
+  from mentornet.training import checkpoints
   train_dir = tmp_path / "train"
   base = _script("cifar_train_mentornet.py") + TINY_RESNET + [
       f"--data_dir={tiny_cifar / '0.4'}", f"--train_log_dir={train_dir}", "--batch_size=16",
@@ -168,15 +171,15 @@ def test_mentornet_resume_restores_moving_average(tiny_cifar, random_mentornet, 
   assert saved_average > 0.0  # it moved away from its initial 0
 
   # Restoring into a freshly built trainer gives back exactly the saved moving average.
-  config = training_loop.TrainConfig(train_log_dir=str(train_dir), data_dir=str(tiny_cifar / "0.4"),
+  config = train_config.TrainConfig(train_log_dir=str(train_dir), data_dir=str(tiny_cifar / "0.4"),
                                      curriculum="mentornet", batch_size=16, max_number_of_steps=6,
                                      num_residual_units=1, resnet_widths=(8, 8, 16, 16))
-  from mentornet import mentornet_net  # pylint: disable=import-outside-toplevel
+  from mentornet.models import mentornet_net  # pylint: disable=import-outside-toplevel
   mentornet = mentornet_net.load_mentornet(random_mentornet)
   model = training_loop.build_trainer(
       config, tf.distribute.get_strategy(), 10, 160,
       lambda **_: curriculum.MentorNetCurriculum(mentornet, name="curriculum"))
-  training_loop.make_checkpoint(model).restore(
+  checkpoints.make_checkpoint(model).restore(
       tf.train.latest_checkpoint(str(train_dir))).assert_existing_objects_matched()
   assert float(model.curriculum.loss_moving_average.numpy()) == saved_average
   assert int(model.optimizer.iterations.numpy()) == 6
@@ -294,7 +297,7 @@ def test_mentornet_run_survives_three_kills_and_a_truncated_checkpoint(tiny_cifa
 
 
 def test_all_unreadable_checkpoints_refuse_to_restart_from_zero(tmp_path, capsys):
-  from mentornet import training_loop  # pylint: disable=import-outside-toplevel
+  from mentornet.training import loop as training_loop  # pylint: disable=import-outside-toplevel
   variable = tf.Variable(tf.range(100, dtype=tf.float32))
   checkpoint = tf.train.Checkpoint(v=variable)
   manager = tf.train.CheckpointManager(checkpoint, str(tmp_path), 3, checkpoint_name="ckpt")
@@ -305,12 +308,12 @@ def test_all_unreadable_checkpoints_refuse_to_restart_from_zero(tmp_path, capsys
     data_file = tmp_path / f"ckpt-{step}.data-00000-of-00001"
     data_file.write_bytes(data_file.read_bytes()[:100])
   with pytest.raises(UsageError, match="no readable checkpoint in"):
-    training_loop.restore_newest_readable(checkpoint, str(tmp_path))
+    checkpoints.restore_newest_readable(checkpoint, str(tmp_path))
   assert capsys.readouterr().err.count("is unreadable") == 2
   # A readable checkpoint of another model is a mismatch, not a reason to fall back.
   tf.train.Checkpoint(v=tf.Variable(tf.zeros([3]))).save(str(tmp_path / "other" / "ckpt"))
   with pytest.raises(UsageError, match="does not match this model"):
-    training_loop.restore_newest_readable(checkpoint, str(tmp_path / "other"))
+    checkpoints.restore_newest_readable(checkpoint, str(tmp_path / "other"))
 
 
 BAD_INPUT_DRIVER = """
@@ -434,7 +437,7 @@ def test_corrupt_record_stops_with_file_name_and_keeps_checkpoints(tiny_cifar, t
 DEVICE_ID_DRIVER = """
 import json, os, sys
 from absl import flags
-from mentornet import flags_lib
+from mentornet.cli import flags as flags_lib
 flags_lib.define_data_and_model_flags()
 seen = []
 for inherited, argv in json.loads(sys.argv[1]):

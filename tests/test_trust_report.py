@@ -12,12 +12,15 @@ import tensorflow as tf
 
 import numpy_reference as ref
 from conftest import make_tiny_noisy_cifar, subprocess_env
-from mentornet import curriculum as curriculum_lib
-from mentornet import data_parameters as dp
-from mentornet import mentornet_net
-from mentornet import trainer as trainer_lib
-from mentornet import training_loop
-from mentornet import trust_report as tr
+from mentornet.curricula import base as curriculum_lib
+from mentornet.curricula import data_parameters as dp
+from mentornet.models import mentornet_net
+from mentornet.training import trainer as trainer_lib
+from mentornet.training import loop as training_loop
+from mentornet.config import train_config
+from mentornet.analysis import trust_report as tr
+from mentornet.curricula import factory as curriculum_factory
+from mentornet.experiments import runner
 from mentornet.errors import UsageError
 
 NUM_CLASSES = 4
@@ -217,16 +220,16 @@ def trained_run(tmp_path_factory):
   data_dir = make_tiny_noisy_cifar(root, num_train=32, num_test=4, num_shards=1)
   settings = dp.DataParametersSettings(learn_class_parameters=True, learn_inst_parameters=True,
                                        lr_inst_param=0.5)
-  config = training_loop.TrainConfig(
+  config = train_config.TrainConfig(
       train_log_dir=str(root / "train"), data_dir=str(data_dir / "0.4"),
       curriculum="data_parameters", batch_size=8, max_number_of_steps=3, num_residual_units=1,
       resnet_widths=(8, 8, 16, 16), verbose=0, curriculum_settings=settings.as_dict())
-  result = training_loop.run_training(
+  result = runner.train_and_report(
       config, lambda num_examples, num_classes: dp.DataParametersCurriculum(
           num_classes, num_examples, settings, name="curriculum"))
   assert result["trust_report"]["num_examples"] == 32
   # The data parameters and their momentum buffers are checkpointed with the StudentNet.
-  restored, _ = tr.restore_model(config, result["latest_checkpoint"], tr.make_curriculum_factory(
+  restored, _ = tr.restore_model(config, result["latest_checkpoint"], curriculum_factory.make_curriculum_factory(
       "data_parameters", config.curriculum_settings))
   trained = result["model"].curriculum
   assert len(trained.weights) == 4 and np.any(trained.inst_velocity.numpy() != 0)

@@ -25,7 +25,7 @@ except ImportError:  # Run from a source checkout without `pip install`: code/ h
   sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from mentornet import errors  # pylint: disable=g-import-not-at-top
-from mentornet import flags_lib  # pylint: disable=g-import-not-at-top
+from mentornet.cli import flags as flags_lib  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 
@@ -75,7 +75,7 @@ def main(argv):
       raise errors.UsageError(f"--{name} is required")
   steps = _parse_steps(FLAGS.checkpoint_steps)
   # pylint: disable=g-import-not-at-top  (TensorFlow only after the cheap checks)
-  from mentornet import studentnets
+  from mentornet.models import studentnets
   from mentornet.learning import studentnet_dump
   widths = (None if FLAGS.resnet_widths is None
             else studentnets.parse_widths(FLAGS.resnet_widths))

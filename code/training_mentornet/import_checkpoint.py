@@ -5,7 +5,7 @@
       --export_dir=mentornet_models/tf2/mentornet_pd
 
 --checkpoint is a checkpoint prefix or a directory (its latest checkpoint is used). The result
-loads with `mentornet.mentornet_net.load_mentornet` / `--trained_mentornet_dir` and gives the
+loads with `mentornet.models.mentornet_net.load_mentornet` / `--trained_mentornet_dir` and gives the
 original's weights exactly. (`--trained_mentornet_dir` also takes the TF1 checkpoint itself and
 imports it on the fly each run; converting once avoids that.)
 """
@@ -21,7 +21,7 @@ except ImportError:  # Run from a source checkout without `pip install`: code/ h
   sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from mentornet import errors  # pylint: disable=g-import-not-at-top
-from mentornet import mentornet_net  # pylint: disable=g-import-not-at-top
+from mentornet.models import mentornet_net  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 

@@ -48,7 +48,7 @@ def main(argv):
   epochs = visualize.parse_epoch_ranges(FLAGS.epoch_ranges)
   if not FLAGS.loss_bound > 0:
     raise errors.UsageError(f"--loss_bound must be positive, got {FLAGS.loss_bound:g}")
-  from mentornet import mentornet_net
+  from mentornet.models import mentornet_net
   model = mentornet_net.load_mentornet(FLAGS.model_dir, flag_name="model_dir")
   output_dir = FLAGS.output_dir or (
       FLAGS.model_dir if os.path.isdir(FLAGS.model_dir) else os.path.dirname(FLAGS.model_dir))

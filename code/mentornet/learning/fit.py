@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mentornet import mentornet_net
+from mentornet.models import mentornet_net
 from mentornet.errors import UsageError
 from mentornet.learning import generator
 from mentornet.learning import vstar as vstar_lib

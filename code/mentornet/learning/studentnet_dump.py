@@ -27,12 +27,13 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from mentornet import curriculum
-from mentornet import datasets
-from mentornet import evaluation
-from mentornet import records
-from mentornet import studentnets
-from mentornet import training_loop
+from mentornet.curricula import base as curriculum
+from mentornet.config import datasets
+from mentornet.analysis import evaluation
+from mentornet.data import records
+from mentornet.models import studentnets
+from mentornet.config import train_config
+from mentornet.training import checkpoints
 from mentornet.errors import UsageError
 
 DEFAULT_BATCH_SIZE = 250
@@ -53,7 +54,7 @@ class DumpSettings:
 
 def read_train_config(checkpoint_dir):
   """The training directory's train_config.json as a dict ({} when absent)."""
-  path = os.path.join(checkpoint_dir, training_loop.CONFIG_FILE)
+  path = os.path.join(checkpoint_dir, train_config.CONFIG_FILE)
   if not os.path.exists(path):
     return {}
   try:
@@ -79,7 +80,7 @@ def resolve_settings(checkpoint_dir, studentnet=None, dataset_name=None,
     recorded = config.get(name)
     if flag_value is not None and recorded is not None and flag_value != recorded:
       shown = ",".join(map(str, flag_value)) if isinstance(flag_value, list) else flag_value
-      raise UsageError(f"--{name}={shown} disagrees with {training_loop.CONFIG_FILE} of "
+      raise UsageError(f"--{name}={shown} disagrees with {train_config.CONFIG_FILE} of "
                        f"--checkpoint_dir={checkpoint_dir} ({recorded}); leave the flag out")
     values[name] = flag_value if flag_value is not None else recorded
     if values[name] is None:
@@ -95,7 +96,7 @@ def resolve_settings(checkpoint_dir, studentnet=None, dataset_name=None,
   elif recorded_steps is not None:
     steps = int(recorded_steps)
   else:
-    raise UsageError(f"--checkpoint_dir={checkpoint_dir} has no {training_loop.CONFIG_FILE}; "
+    raise UsageError(f"--checkpoint_dir={checkpoint_dir} has no {train_config.CONFIG_FILE}; "
                      "give --max_number_of_steps (and the StudentNet flags) of the run")
   datasets.get_dataset_info(values["dataset_name"])
   studentnets.get_studentnet_spec(values["studentnet"])
@@ -120,7 +121,7 @@ def select_checkpoints(checkpoint_dir, steps=None):
     raise UsageError(f"--checkpoint_dir={checkpoint_dir} holds no checkpoint")
   if not steps:
     return [tf.train.latest_checkpoint(checkpoint_dir) or paths[-1]]
-  by_step = {training_loop.checkpoint_step(p): p for p in paths}
+  by_step = {checkpoints.checkpoint_step(p): p for p in paths}
   missing = [s for s in steps if s not in by_step]
   if missing:
     available = ", ".join(map(str, sorted(by_step)))
@@ -211,7 +212,7 @@ def dump_studentnet(checkpoint_dir, data_dir, output_csv, settings,
   epochs = []
   clean_fraction = None
   for path in paths:
-    step = training_loop.checkpoint_step(path)
+    step = checkpoints.checkpoint_step(path)
     try:
       evaluator.checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as e:

@@ -11,8 +11,8 @@ Inf on, steps update nothing and `nonfinite_step` (also in the step logs) holds 
 import keras
 import tensorflow as tf
 
-from mentornet import curriculum as curriculum_lib
-from mentornet import distribution
+from mentornet.curricula import base as curriculum_lib
+from mentornet.training import distribution
 
 # Keras log names -> the original's TensorBoard tag (or tags).
 SUMMARY_TAGS = {

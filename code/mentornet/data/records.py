@@ -9,7 +9,7 @@ One `tf.train.Example` per image, with features
   image/class/clean_label                   int64, the uncorrupted label (new in the port)
   image/id                                  int64, index of the example in its source split (new)
 Files are `<dir>/<name>_<split>-00000-of-0000N`; a `manifest.json` beside them (written by
-`mentornet.noisy_data_builder`) lets `count_examples` skip reading the records.
+`mentornet.data.noisy_data_builder`) lets `count_examples` skip reading the records.
 The original slim files (no clean label, id, height or width) parse unchanged.
 """
 import collections
@@ -20,7 +20,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from mentornet.datasets import DatasetInfo, get_dataset_info
+from mentornet.config.datasets import DatasetInfo, get_dataset_info
 from mentornet.errors import UsageError
 
 ENCODED_KEY = "image/encoded"

@@ -22,16 +22,18 @@ from absl import flags
 import keras
 import numpy as np
 
-from mentornet import curriculum
-from mentornet import data as data_lib
-from mentornet import embedded
-from mentornet import learning_curves
-from mentornet import mentornet_net
-from mentornet import method_settings
-from mentornet import noise
-from mentornet import records
-from mentornet import studentnets
-from mentornet import training_loop
+from mentornet.curricula import base as curriculum
+from mentornet.data import pipeline as data_lib
+from mentornet.data import embedded
+from mentornet.analysis import learning_curves
+from mentornet.models import mentornet_net
+from mentornet.config import method_settings
+from mentornet.data import noise
+from mentornet.data import records
+from mentornet.models import studentnets
+from mentornet.experiments import runner
+from mentornet.config import train_config
+from mentornet.config import defaults
 from mentornet.errors import UsageError
 from mentornet.errors import exit_on_usage_error
 
@@ -45,8 +47,8 @@ flags.DEFINE_integer("eval_every", 50, "Steps between points of the learning cur
 flags.DEFINE_integer("seed", 0, "Seed of the subset, the label noise, initialization and data order.")
 flags.DEFINE_bool("compare_baseline", True, "Also train without a curriculum.")
 flags.DEFINE_integer("verbose", 0, "Keras progress output: 0 silent, 1 bar, 2 one line/epoch.")
-flags.DEFINE_enum("mixed_precision", training_loop.TrainConfig.mixed_precision,
-                  training_loop.MIXED_PRECISION_POLICIES, training_loop.MIXED_PRECISION_HELP)
+flags.DEFINE_enum("mixed_precision", train_config.TrainConfig.mixed_precision,
+                  defaults.MIXED_PRECISION_POLICIES, defaults.MIXED_PRECISION_HELP)
 FLAGS = flags.FLAGS
 
 QUICKSTART_RESNET = dict(num_residual_units=1, resnet_widths=(16, 16, 32, 64))
@@ -119,7 +121,7 @@ def _train_and_evaluate(name, run_dir, train_dir, test_dir, max_steps, make_curr
     print(f"\n== {name}: reusing {saved} ==", flush=True)
     with open(saved, encoding="utf-8") as f:
       return json.load(f)
-  config = training_loop.TrainConfig(
+  config = train_config.TrainConfig(
       train_log_dir=os.path.join(run_dir, "train"), data_dir=train_dir, dataset_name=DATASET_NAME,
       studentnet="resnet101", curriculum=curriculum_name, batch_size=FLAGS.batch_size,
       max_number_of_steps=max_steps, save_interval_secs=600, random_seed=FLAGS.seed,
@@ -135,7 +137,7 @@ def _train_and_evaluate(name, run_dir, train_dir, test_dir, max_steps, make_curr
       {"test": data_lib.make_dataset(test_split, DATASET_NAME, 250, training=False)},
       train_dataset=data_lib.make_dataset(train_split, DATASET_NAME, 250, training=False))
   keras.backend.clear_session()
-  outcome = training_loop.run_training(config, make_curriculum, extra_callbacks=[curves])
+  outcome = runner.train_and_report(config, make_curriculum, extra_callbacks=[curves])
   trust = outcome.get("trust_report") or {}
   final = curves.history[-1]
   result = {"clean_test_accuracy": final["test_accuracy"],

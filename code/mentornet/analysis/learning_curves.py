@@ -13,7 +13,7 @@ must carry clean labels (`data_tools/` and `reproduce_small` write them).
 import keras
 import numpy as np
 
-from mentornet import evaluation
+from mentornet.analysis import evaluation
 
 
 def given_label_fit(columns):

@@ -8,17 +8,16 @@ import os
 from absl import flags
 from absl import logging
 
-from mentornet import curriculum as curriculum_lib
-from mentornet import data as data_lib
-from mentornet import datasets
-from mentornet import distribution
-from mentornet import method_settings
-from mentornet import records
-from mentornet import studentnets
+from mentornet.config import datasets
+from mentornet.config import defaults
+from mentornet.config.defaults import MIXED_PRECISION_HELP
+from mentornet.config.defaults import MIXED_PRECISION_POLICIES
+from mentornet.config.train_config import TrainConfig
+from mentornet.curricula import base as curriculum_lib
+from mentornet.data import records
 from mentornet.errors import UsageError
-from mentornet.training_loop import MIXED_PRECISION_HELP
-from mentornet.training_loop import MIXED_PRECISION_POLICIES
-from mentornet.training_loop import TrainConfig
+from mentornet.models import studentnets
+from mentornet.training import distribution
 
 FLAGS = flags.FLAGS
 
@@ -32,9 +31,9 @@ def define_data_and_model_flags(batch_size_default=128):
   flags.DEFINE_string("device_id", "", "GPU id(s) to use, e.g. 0 or 0,1 (sets "
                       "CUDA_VISIBLE_DEVICES, replacing an inherited value); '' (default) "
                       "keeps the environment's setting: all GPUs unless it restricts them.")
-  flags.DEFINE_integer("num_residual_units", studentnets.RESNET_DEFAULT_UNITS,
+  flags.DEFINE_integer("num_residual_units", defaults.RESNET_DEFAULT_UNITS,
                        "ResNet residual units per stage (9 gives the original WRN-56).")
-  flags.DEFINE_string("resnet_widths", ",".join(map(str, studentnets.RESNET_DEFAULT_WIDTHS)),
+  flags.DEFINE_string("resnet_widths", ",".join(map(str, defaults.RESNET_DEFAULT_WIDTHS)),
                       "ResNet filters: stem and 3 stages (16,160,320,640 is the original).")
 
 
@@ -47,7 +46,7 @@ def define_training_flags():
   flags.DEFINE_float("num_epochs_per_decay", 50, "Epochs after which the learning rate decays.")
   flags.DEFINE_integer("save_summaries_secs", 120, "Seconds between summary writes.")
   flags.DEFINE_integer("save_interval_secs", 1200, "Seconds between checkpoints.")
-  flags.DEFINE_integer("max_number_of_steps", 39000, "The maximum number of gradient steps.")
+  flags.DEFINE_integer("max_number_of_steps", defaults.ORIGINAL_RESNET_STEPS, "The maximum number of gradient steps.")
   # TF1 cluster flags, accepted so old command lines parse; see `validate_cluster_flags`.
   define_master_flag()
   flags.DEFINE_integer("ps_tasks", 0, "TF1 parameter servers; only 0 is supported (use "
@@ -62,7 +61,7 @@ def define_training_flags():
   flags.DEFINE_bool("sync_batch_norm", True, "Batch statistics over the global batch when "
                     "replicated, so results do not depend on the replica count.")
   flags.DEFINE_bool("jit_compile", TrainConfig.jit_compile, "Compile the train step with XLA.")
-  flags.DEFINE_enum("mixed_precision", TrainConfig.mixed_precision,
+  flags.DEFINE_enum("mixed_precision", defaults.DEFAULT_MIXED_PRECISION,
                     MIXED_PRECISION_POLICIES, MIXED_PRECISION_HELP)
   flags.DEFINE_bool("fused_batch_norm", TrainConfig.fused_batch_norm, "Train the ResNet's batch "
                     "norm with TensorFlow's fused kernel (same variables and statistics as "
@@ -77,7 +76,7 @@ def define_training_flags():
   flags.DEFINE_float("cifarnet_fc_weight_decay", 0.0, "L2 rate on the inception (cifarnet) "
                      "fully connected layers; the original declared 0.004 but never added it "
                      "to the loss (0).")
-  flags.DEFINE_enum("augmentation", TrainConfig.augmentation, data_lib.AUGMENTATIONS,
+  flags.DEFINE_enum("augmentation", TrainConfig.augmentation, defaults.AUGMENTATIONS,
                     "Training-image augmentation: crop_flip (the original's pad, random crop "
                     "and flip); flip and none only for reduced regimes.")
   flags.DEFINE_list("learning_rate_boundaries", [], "Global steps where the learning rate drops "
@@ -103,15 +102,16 @@ def note_unused_master():
 def define_mentornet_flags():
   flags.DEFINE_string("trained_mentornet_dir", "",
                       "Directory of the trained MentorNet (a SavedModel).")
-  flags.DEFINE_float("loss_p_percentile", 0.7, "p-percentile of the batch losses used to "
+  flags.DEFINE_float("loss_p_percentile", defaults.ORIGINAL_LOSS_P_PERCENTILE, "p-percentile of the batch losses used to "
                      "compute the loss moving average, in (0, 1].")
   flags.DEFINE_alias("loss_p_precentile", "loss_p_percentile")  # The original commands' typo.
   flags.DEFINE_integer("burn_in_epoch", 0, "Epochs (percent of training) of burn-in, during "
                        "which every example weighs 1.")
   flags.DEFINE_bool("fixed_epoch_after_burn_in", False, "Feed the MentorNet the fixed epoch "
                     "after burn-in (MentorNet DD).")
-  flags.DEFINE_float("loss_moving_average_decay", 0.5, "Decay of the loss moving average.")
-  flags.DEFINE_list("example_dropout_rates", "0.5, 17, 0.05, 78, 1.0, 5",
+  flags.DEFINE_float("loss_moving_average_decay",
+                     defaults.ORIGINAL_LOSS_MOVING_AVERAGE_DECAY, "Decay of the loss moving average.")
+  flags.DEFINE_list("example_dropout_rates", defaults.ORIGINAL_EXAMPLE_DROPOUT_RATES,
                     "[dropout rate, epoch count]+ over the 100 epochs; counts sum to 100.")
 
 
@@ -238,7 +238,7 @@ def mentornet_settings_from_flags():
     print(f"warning: --loss_p_precentile={FLAGS.loss_p_percentile:g} is used here as "
           "--loss_p_percentile, but the original code never defined that spelling and ignored "
           "it (TF 1.8's tf.app.run drops unknown flags): its runs used p = "
-          f"{method_settings.ORIGINAL_LOSS_P_PERCENTILE:g}.", flush=True)
+          f"{defaults.ORIGINAL_LOSS_P_PERCENTILE:g}.", flush=True)
   return dict(loss_p_percentile=FLAGS.loss_p_percentile, burn_in_epoch=FLAGS.burn_in_epoch,
               fixed_epoch_after_burn_in=FLAGS.fixed_epoch_after_burn_in,
               loss_moving_average_decay=FLAGS.loss_moving_average_decay,

@@ -7,7 +7,7 @@ computed over the *global* batch, so results do not depend on the number of repl
 - `NoCurriculum`: v = 1 (the baseline).
 - `MentorNetCurriculum`: the original's frozen MentorNet, percentile moving average, burn-in
   and example dropout.
-- `mentornet.data_parameters.DataParametersCurriculum` (Saxena et al., 2019).
+- `mentornet.curricula.data_parameters.DataParametersCurriculum` (Saxena et al., 2019).
 """
 import dataclasses
 
@@ -17,8 +17,10 @@ import tensorflow as tf
 
 from mentornet.errors import UsageError
 
-NUM_EPOCH_BINS = 100  # The MentorNet's epoch feature is the percent of training done.
-SELECTED_WEIGHT_THRESHOLD = 1e-3  # v above this counts as "used" in data_util.
+from mentornet.config.defaults import NUM_EPOCH_BINS
+from mentornet.config.defaults import ORIGINAL_LOSS_MOVING_AVERAGE_DECAY
+from mentornet.config.defaults import ORIGINAL_LOSS_P_PERCENTILE
+from mentornet.config.defaults import SELECTED_WEIGHT_THRESHOLD
 
 
 def parse_example_dropout_rates(spec):
@@ -162,8 +164,9 @@ class MentorNetCurriculum(Curriculum):
     example_dropout_rates: float32 [100], the dropout rate at each epoch.
   """
 
-  def __init__(self, mentornet, loss_p_percentile=0.7, burn_in_epoch=0,
-               fixed_epoch_after_burn_in=False, loss_moving_average_decay=0.5,
+  def __init__(self, mentornet, loss_p_percentile=ORIGINAL_LOSS_P_PERCENTILE, burn_in_epoch=0,
+               fixed_epoch_after_burn_in=False,
+               loss_moving_average_decay=ORIGINAL_LOSS_MOVING_AVERAGE_DECAY,
                example_dropout_rates=None, **kwargs):
     super().__init__(**kwargs)
     # Held in a closure, not as a tracked attribute: the frozen MentorNet is loaded from

@@ -15,17 +15,15 @@ that; `loss_p="written"` gives the values written in the commands (0.75 / 0.6 / 
 which `commands/reproduce_small.py`'s reduced regime uses (docs/regime_study.md).
 
 Standard library only: the shell scripts run it with any python3.
-  python3 code/mentornet/method_settings.py --studentnet=resnet101 --loss_p=written
+  python3 code/mentornet/config/method_settings.py --studentnet=resnet101 --loss_p=written
 prints the table as `commands/lib.sh` reads it.
 """
 import argparse
 import dataclasses
 import sys
 
-# The original code's default of --loss_p_percentile: what the original runs used.
-ORIGINAL_LOSS_P_PERCENTILE = 0.7
-# The original code's default of --loss_moving_average_decay (no command changed it).
-ORIGINAL_LOSS_MOVING_AVERAGE_DECAY = 0.5
+from mentornet.config.defaults import ORIGINAL_LOSS_MOVING_AVERAGE_DECAY
+from mentornet.config.defaults import ORIGINAL_LOSS_P_PERCENTILE
 LOSS_P_MODES = ("effective", "written", "clean_share")
 DEFAULT_LOSS_P = "effective"
 # --loss_p=clean_share: p = 1 - noise fraction, rounded to 0.01, never below this.

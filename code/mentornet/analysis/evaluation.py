@@ -15,10 +15,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mentornet import data as data_lib
-from mentornet import studentnets
+from mentornet.data import pipeline as data_lib
+from mentornet.models import studentnets
 from mentornet.errors import UsageError
-from mentornet.training_loop import checkpoint_step
+from mentornet.training.checkpoints import checkpoint_step
 
 CSV_HEADER = ("global_step", "accuracy", "loss")
 

@@ -26,18 +26,24 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from mentornet import curriculum as curriculum_lib
-from mentornet import data_parameters as data_parameters_lib
-from mentornet import evaluation
+from mentornet.analysis import evaluation
+from mentornet.config import defaults
+from mentornet.curricula import base as curriculum_lib
+from mentornet.curricula import data_parameters as data_parameters_lib
+from mentornet.data import pipeline as data_lib
 from mentornet.errors import UsageError
+from mentornet.training import checkpoints
+from mentornet.training import loop as training_loop
+from mentornet.config import train_config
+from mentornet.training import precision
 
 CSV_COLUMNS = ("example_id", "given_label", "clean_label", "trust", "rank", "loss")
 DEFAULT_CSV_NAME = "trust_report.csv"
 LEAST_TRUSTED_FRACTIONS = (0.05, 0.1, 0.2, 0.4)
 # Trust values are compared on this grid: a MentorNet's saturated v differs between examples
 # only by numerical noise (about 1e-6), which must not decide the ranking. The same size as
-# `curriculum.SELECTED_WEIGHT_THRESHOLD`, below which a weight counts as unused.
-TRUST_RESOLUTION = curriculum_lib.SELECTED_WEIGHT_THRESHOLD
+# `defaults.SELECTED_WEIGHT_THRESHOLD`, below which a weight counts as unused.
+TRUST_RESOLUTION = defaults.SELECTED_WEIGHT_THRESHOLD
 
 
 def summary_path(output_csv):
@@ -268,57 +274,23 @@ def format_summary(summary):
 # ---------------------------------------------------------------------------- checkpoints
 
 
-def make_curriculum_factory(curriculum_name, settings, trained_mentornet_dir=None):
-  """callable(num_examples=, num_classes=) -> the curriculum a run in train_config.json used.
-
-  Args:
-    curriculum_name: baseline | mentornet | data_parameters.
-    settings: the run's `curriculum_settings` dict (may be None).
-    trained_mentornet_dir: overrides the MentorNet path recorded in `settings`.
-  """
-  settings = dict(settings or {})
-  if curriculum_name == "data_parameters":
-    parsed = data_parameters_lib.DataParametersSettings.from_dict(settings)
-    return lambda num_examples, num_classes: data_parameters_lib.DataParametersCurriculum(
-        num_classes, num_examples, parsed, name="curriculum")
-  if curriculum_name == "mentornet":
-    from mentornet import mentornet_net  # pylint: disable=g-import-not-at-top
-    path = trained_mentornet_dir or settings.get("trained_mentornet_dir")
-    if not path:
-      raise UsageError("--trained_mentornet_dir is required for a MentorNet run")
-    mentornet = mentornet_net.load_mentornet(path)
-    kwargs = {key: settings[key] for key in ("loss_p_percentile", "burn_in_epoch",
-                                               "fixed_epoch_after_burn_in",
-                                               "loss_moving_average_decay") if key in settings}
-    if "example_dropout_rates" in settings:
-      kwargs["example_dropout_rates"] = curriculum_lib.parse_example_dropout_rates(
-          settings["example_dropout_rates"])
-    return lambda **unused: curriculum_lib.MentorNetCurriculum(mentornet, name="curriculum",
-                                                               **kwargs)
-  if curriculum_name == "baseline":
-    return lambda **unused: curriculum_lib.NoCurriculum(name="curriculum")
-  raise UsageError(f"unknown curriculum {curriculum_name!r} in train_config.json")
-
-
 def restore_model(config, checkpoint_path, make_curriculum, strategy=None):
   """Builds the run's `StudentTrainer` and restores `checkpoint_path` into it.
 
   Args:
-    config: the run's `training_loop.TrainConfig`.
+    config: the run's `train_config.TrainConfig`.
     checkpoint_path: a `<dir>/ckpt-<step>` prefix.
-    make_curriculum: see `make_curriculum_factory`.
+    make_curriculum: see `mentornet.curricula.factory.make_curriculum_factory`.
   Returns:
     (model, split info of the training split).
   """
-  from mentornet import data as data_lib  # pylint: disable=g-import-not-at-top
-  from mentornet import training_loop  # pylint: disable=g-import-not-at-top
   strategy = strategy or tf.distribute.get_strategy()
   split = data_lib.describe_split(config.data_dir, config.dataset_name, "train")
-  config = training_loop.apply_mixed_precision(config)  # The run's losses, to the last bit.
+  config = precision.apply_mixed_precision(config)  # The run's losses, to the last bit.
   model = training_loop.build_trainer(config, strategy, split.num_classes, split.num_examples,
                                       make_curriculum)
   try:
-    status = training_loop.make_checkpoint(model).restore(checkpoint_path)
+    status = checkpoints.make_checkpoint(model).restore(checkpoint_path)
     status.assert_existing_objects_matched()
     status.expect_partial()
   except (AssertionError, ValueError, tf.errors.OpError) as e:
@@ -326,3 +298,16 @@ def restore_model(config, checkpoint_path, make_curriculum, strategy=None):
                      f"({str(e).splitlines()[0][:200]}); check --studentnet, "
                      "--num_residual_units, --resnet_widths and the data")
   return model, split
+
+
+def write_run_report(outcome, config):
+  """Writes `<train_log_dir>/trust_report.csv` of a finished `run_training` outcome (chief only,
+  when `config.trust_report`); prints its one-line summary and returns the summary (or None)."""
+  if not outcome.get("is_chief", True) or not config.trust_report:
+    return None
+  dataset = data_lib.make_dataset(outcome["split"], config.dataset_name, config.batch_size,
+                                  training=False, cache=False)
+  summary = write_trust_report(outcome["model"], dataset,
+                               os.path.join(config.train_log_dir, DEFAULT_CSV_NAME))
+  print(format_summary(summary), flush=True)
+  return summary

@@ -10,7 +10,10 @@ import dataclasses
 
 import tensorflow as tf
 
-from mentornet import datasets, records
+from mentornet.config import datasets
+from mentornet.config.defaults import AUGMENTATIONS
+
+from mentornet.data import records
 from mentornet.errors import UsageError
 
 
@@ -54,7 +57,6 @@ def _augment(image, padding, seed, flip=True):
 
 
 # Training-image augmentations; `crop_flip` is the original's, the others are for reduced regimes.
-AUGMENTATIONS = ("crop_flip", "flip", "none")
 
 
 def make_dataset(split_info, dataset_name, batch_size, training, crop_padding=2, seed=0,

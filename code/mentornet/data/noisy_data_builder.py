@@ -5,7 +5,7 @@ Layout written under `output_dir`:
   <name>/<p>/manifest.json                 provenance, realized noise, class counts, per-file counts
   <name>/human_<key>/...                   the same, labels of <key> in a CIFAR-N file (human noise)
   <name>/val/<name>_test-0000i-of-0000N    the clean test split (and its manifest.json)
-Every record also holds its clean label and example id (see `mentornet.records`); CIFAR-100
+Every record also holds its clean label and example id (see `mentornet.data.records`); CIFAR-100
 coarse labels are copied from the source uncorrupted.
 All inputs are checked, and existing outputs refused without `overwrite`, before anything is
 written; TensorFlow is imported only once the checks pass.
@@ -19,9 +19,9 @@ import tarfile
 import numpy as np
 
 from mentornet import __version__
-from mentornet import human_noise
-from mentornet import noise
-from mentornet.datasets import get_dataset_info
+from mentornet.data import human_noise
+from mentornet.data import noise
+from mentornet.config.datasets import get_dataset_info
 from mentornet.errors import UsageError
 from mentornet.errors import parse_number_list
 
@@ -192,7 +192,7 @@ def _load_tfds(info):
 
 
 def _load_embedded():
-  from mentornet import embedded
+  from mentornet.data import embedded
 
   x_train, y_train, x_test, y_test = embedded.load_embedded()
   return {"train": {"image": x_train, "label": y_train},
@@ -224,7 +224,7 @@ def _source_kind(source, info):
 
 def _as_rgb_images(images, info, where):
   """uint8 [N, S, S, 3] from [N, S, S, 3], gray [N, S, S] / [N, S, S, 1], or 28x28 digits."""
-  from mentornet import embedded
+  from mentornet.data import embedded
 
   images = np.asarray(images)
   if images.dtype != np.uint8:
@@ -355,7 +355,7 @@ def _write_json_atomically(path, content):
 
 def _write_split(directory, dataset_name, split, columns, num_shards, manifest):
   """Writes the records of one split and then its manifest (last: it marks a complete dir)."""
-  from mentornet import records
+  from mentornet.data import records
 
   shards = records.write_shards(directory, dataset_name, split, columns, num_shards)
   names = [os.path.basename(shard.path) for shard in shards]
@@ -379,8 +379,8 @@ def build_noisy_datasets(dataset_name, source=None, noise_type="symmetric",
     source: "tfds" (TensorFlow Datasets, downloads), "embedded" (mnist only), a `.npz` with
       x_train, y_train and x_test, y_test (or x_val, y_val), or a CIFAR python folder or
       `.tar.gz` archive. None: "embedded" for mnist, else "tfds".
-    noise_type: "symmetric" or "asymmetric" (see `mentornet.noise.corrupt_labels`), or
-      "human": the labels of `human_label_key` in `human_labels_file` (`mentornet.human_noise`),
+    noise_type: "symmetric" or "asymmetric" (see `mentornet.data.noise.corrupt_labels`), or
+      "human": the labels of `human_label_key` in `human_labels_file` (`mentornet.data.human_noise`),
       written to <name>/human_<key>/; the source must be the whole training set in CIFAR order
       (tfds, the python archive) or an npz whose `train_index` names each image.
     noise_fractions: nominal fractions p in [0, 1]; "0.2,0.4" or a sequence (not for human).
@@ -446,11 +446,11 @@ def build_noisy_datasets(dataset_name, source=None, noise_type="symmetric",
 
   # Every check has passed: from here on files are written.
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  from mentornet import records
+  from mentornet.data import records
 
   source_record = source if source in (SOURCE_TFDS, SOURCE_EMBEDDED) else os.path.abspath(source)
   common = {"format_version": MANIFEST_FORMAT_VERSION,
-            "created_by": f"mentornet.noisy_data_builder {__version__}",
+            "created_by": f"mentornet.data.noisy_data_builder {__version__}",
             "dataset_name": info.name, "num_classes": info.num_classes,
             "label_key": info.label_key, "source": source_record}
   written = {}

@@ -24,7 +24,7 @@ Following the paper and the authors' code (apple/ml-data-parameters):
   than at the first step of training.
 
 The parameters are non-trainable Keras weights of this layer (aggregation
-"only_first_replica"), so `training_loop.make_checkpoint` saves and restores them with the
+"only_first_replica"), so `checkpoints.make_checkpoint` saves and restores them with the
 StudentNet; the Keras optimizer never sees them. The trainer hands their gradients (this
 replica's share of the global objective) to `apply_gradients`, which sums them over replicas
 with an all-reduce and applies the same sparse update on every replica.
@@ -38,7 +38,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mentornet import curriculum as curriculum_lib
+from mentornet.curricula import base as curriculum_lib
 from mentornet.errors import UsageError
 
 MOMENTUM = 0.9
@@ -160,7 +160,7 @@ def check_example_ids(files, num_examples, batch_size=4096):
 
   Reads only the id feature of every record (seconds for CIFAR), before training starts.
   """
-  from mentornet import records  # pylint: disable=g-import-not-at-top
+  from mentornet.data import records  # pylint: disable=g-import-not-at-top
   spec = {records.ID_KEY: tf.io.FixedLenFeature([], tf.int64, default_value=records.MISSING)}
   dataset = (tf.data.TFRecordDataset(list(files)).batch(batch_size)
              .map(lambda serialized: tf.io.parse_example(serialized, spec)[records.ID_KEY]))

@@ -542,10 +542,10 @@ def shipped_mentornet_dir(name):
   """
   try:
     import mentornet_models  # pylint: disable=g-import-not-at-top
-  except ImportError:  # Running from a checkout with only code/ on the path.
-    import sys  # pylint: disable=g-import-not-at-top
-    sys.path.append(os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
-    import mentornet_models  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise UsageError("the shipped MentorNets (package mentornet_models) are not importable: "
+                     "install this project (pip install -e .) or put its root on PYTHONPATH"
+                     ) from e
   path = mentornet_models.path(name)
   if not os.path.isdir(path):
     raise UsageError(f"shipped MentorNet {name!r} not found at {path}")

@@ -16,18 +16,16 @@ from typing import Callable, Tuple
 import keras
 import numpy as np
 
-from mentornet.batch_norm import FusedBatchNormalization
+from mentornet.models.batch_norm import FusedBatchNormalization
 from mentornet.errors import UsageError
 
-RESNET_DEFAULT_WIDTHS = (16, 160, 320, 640)
-RESNET_DEFAULT_UNITS = 9
-# Piecewise-constant schedule of the ResNet + MentorNet runs (global steps, lr multipliers).
-RESNET_MENTORNET_BOUNDARIES = (19531, 25000, 30000)
-RESNET_MENTORNET_MULTIPLIERS = (1.0, 0.1, 0.01, 0.001)
-ORIGINAL_RESNET_STEPS = 39000  # --max_number_of_steps of the original ResNet commands
-# --fused_batch_norm: on, as it made the ResNet-8 (16,32,64,128) train step at batch 128 on a
-# 2-core CPU 1.2x faster in float32 and 1.45x in mixed_bfloat16 (README, Speed).
-FUSED_BATCH_NORM_DEFAULT = True
+# The defaults live in mentornet.config.defaults; these names are the registry's view of them.
+from mentornet.config.defaults import FUSED_BATCH_NORM_DEFAULT
+from mentornet.config.defaults import ORIGINAL_RESNET_STEPS
+from mentornet.config.defaults import RESNET_DEFAULT_UNITS
+from mentornet.config.defaults import RESNET_DEFAULT_WIDTHS
+from mentornet.config.defaults import RESNET_MENTORNET_BOUNDARIES
+from mentornet.config.defaults import RESNET_MENTORNET_MULTIPLIERS
 
 
 def scaled_resnet_boundaries(max_steps):

@@ -1,0 +1,1 @@
+"""Analysis: evaluation, trust report and learning curves."""

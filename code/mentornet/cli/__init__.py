@@ -1,0 +1,1 @@
+"""Command-line layer: absl flags and the mains of every entry point."""

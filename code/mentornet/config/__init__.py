@@ -1,0 +1,1 @@
+"""Configuration: the one method table, dataset registry, training defaults."""

@@ -1,0 +1,1 @@
+"""Curricula: how per-example losses become weights v."""

@@ -1,0 +1,1 @@
+"""Data: record format, label noise, builders and tf.data pipelines."""

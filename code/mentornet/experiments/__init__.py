@@ -1,0 +1,1 @@
+"""Experiments: runs of several trainings (quickstart, reproduce_small, grids)."""

@@ -1,0 +1,1 @@
+"""Models: StudentNets, batch norm, the MentorNet network and its I/O."""

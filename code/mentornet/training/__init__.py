@@ -1,0 +1,1 @@
+"""Training: the trainer, fit loop, callbacks, checkpoints and distribution."""
