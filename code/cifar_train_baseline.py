@@ -5,26 +5,12 @@ Example:
     --train_log_dir=cifar_models/cifar10/resnet/0.4/baseline/train --studentnet=resnet101 \
     --max_number_of_steps=39000
 """
-from absl import app
+import os
+import sys
 
-from mentornet.curricula import base as curriculum
-from mentornet.cli import flags as flags_lib
-from mentornet.experiments import runner
-from mentornet.errors import exit_on_usage_error
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-flags_lib.define_training_flags()
-
-
-@exit_on_usage_error
-def main(argv):
-  del argv
-  flags_lib.apply_device_id()
-  flags_lib.apply_thread_flags()
-  config = flags_lib.train_config_from_flags("baseline")
-  result = runner.train_and_report(
-      config, lambda **unused: curriculum.NoCurriculum(name="curriculum"))
-  print(f"Finished at step {result['global_step']}; checkpoint {result['latest_checkpoint']}")
-
+from mentornet.cli import train  # noqa: E402
 
 if __name__ == "__main__":
-  app.run(main)
+  train.run_baseline()

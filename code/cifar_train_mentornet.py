@@ -16,69 +16,12 @@ spelling. Example:
     --train_log_dir=cifar_models/cifar10/resnet/0.4/data_parameters/train
 Every run ends by writing `<train_log_dir>/trust_report.csv` (see `mentornet.analysis.trust_report`).
 """
-from absl import app
-from absl import flags
+import os
+import sys
 
-from mentornet.curricula import base as curriculum
-from mentornet.data import pipeline as data
-from mentornet.curricula import data_parameters
-from mentornet.training import distribution
-from mentornet.cli import flags as flags_lib
-from mentornet.models import mentornet_net
-from mentornet.experiments import runner
-from mentornet.errors import exit_on_usage_error
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-flags_lib.define_training_flags()
-flags_lib.define_mentornet_flags()
-flags.DEFINE_enum("curriculum", "mentornet", ["mentornet", "data_parameters"],
-                  "mentornet: weigh examples with the MentorNet of --trained_mentornet_dir; "
-                  "data_parameters: learn class/instance temperatures (the flags below).")
-data_parameters.define_data_parameters_flags()
-
-
-def train_with_data_parameters():
-  """--curriculum=data_parameters: flags checked (and ids, for instance parameters) first."""
-  settings = data_parameters.data_parameters_settings_from_flags()
-  config = flags_lib.train_config_from_flags("data_parameters",
-                                             curriculum_settings=settings.as_dict())
-  strategy = distribution.make_strategy(config.strategy, config.num_gpus, config.cpu_replicas)
-  if settings.learn_inst_parameters:
-    split = data.describe_split(config.data_dir, config.dataset_name, "train")
-    data_parameters.check_example_ids(split.files, split.num_examples)
-
-  def make_curriculum(num_examples, num_classes):
-    return data_parameters.DataParametersCurriculum(num_classes, num_examples, settings,
-                                                    name="curriculum")
-
-  return runner.train_and_report(config, make_curriculum, strategy=strategy)
-
-
-@exit_on_usage_error
-def main(argv):
-  del argv
-  flags_lib.apply_device_id()
-  flags_lib.apply_thread_flags()
-  if flags_lib.FLAGS.curriculum == "data_parameters":
-    result = train_with_data_parameters()
-    print(f"Finished at step {result['global_step']}; checkpoint {result['latest_checkpoint']}")
-    return
-  settings = flags_lib.mentornet_settings_from_flags()
-  config = flags_lib.train_config_from_flags(
-      "mentornet", curriculum_settings={
-          "trained_mentornet_dir": flags_lib.FLAGS.trained_mentornet_dir,
-          **{k: v for k, v in settings.items() if k != "example_dropout_rates"},
-          "example_dropout_rates": ",".join(flags_lib.FLAGS.example_dropout_rates)})
-  strategy = distribution.make_strategy(config.strategy, config.num_gpus, config.cpu_replicas)
-  with strategy.scope():
-    # Validated here, before train_log_dir is created or touched.
-    mentornet = mentornet_net.load_mentornet(flags_lib.FLAGS.trained_mentornet_dir)
-
-  def make_curriculum(**unused):
-    return curriculum.MentorNetCurriculum(mentornet, name="curriculum", **settings)
-
-  result = runner.train_and_report(config, make_curriculum, strategy=strategy)
-  print(f"Finished at step {result['global_step']}; checkpoint {result['latest_checkpoint']}")
-
+from mentornet.cli import train  # noqa: E402
 
 if __name__ == "__main__":
-  app.run(main)
+  train.run_mentornet()

@@ -95,9 +95,7 @@ class _Recorder(keras.callbacks.Callback):
 
 def test_summaries_cumulative_data_util_rate_of_the_step_and_plain_total_loss(tmp_path):
   from mentornet.training import trainer as trainer_lib  # pylint: disable=import-outside-toplevel
-  from mentornet.training import loop as training_loop  # pylint: disable=import-outside-toplevel
   from mentornet.training import callbacks as training_callbacks
-  from mentornet.config import train_config
   batch = 10
   rng = np.random.default_rng(0)
   images = rng.normal(size=(batch, 4, 4, 3)).astype(np.float32)
@@ -290,7 +288,8 @@ def test_training_path_augmentations(tmp_path, augmentation):
     ("resnet101", "mentornet", "piecewise"), ("resnet101", "baseline", "exponential"),
     ("inception", "mentornet", "exponential"), ("inception", "baseline", "exponential")])
 def test_learning_rate_schedule_per_studentnet_and_curriculum(studentnet, curriculum_name, kind):
-  from mentornet.training import loop as training_loop  # pylint: disable=import-outside-toplevel
+  from mentornet.config import train_config
+  from mentornet.training import loop as training_loop
   config = train_config.TrainConfig(
       train_log_dir="unused", data_dir="unused", studentnet=studentnet,
       curriculum=curriculum_name, batch_size=128, num_epochs_per_decay=200,

@@ -1,16 +1,22 @@
 """`mentornet-quickstart`: balanced subset, MNIST augmentation without flips, a tiny end-to-end
 run (results, learning curves, printed figures) and bad flags."""
+import dataclasses
 import json
 import subprocess
 import sys
 
+from absl import flags
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from conftest import subprocess_env
 from mentornet.data import pipeline as data_lib
 from mentornet.data import records
-from mentornet.experiments.quickstart import balanced_subset
+from mentornet.cli import quickstart as cli_quickstart
+from mentornet.data.npz_splits import balanced_subset
+from mentornet.errors import UsageError
+from mentornet.experiments import quickstart
 
 
 def test_balanced_subset_takes_equal_shares_of_each_class():
@@ -46,12 +52,12 @@ def test_digits_are_never_mirrored_cifar_images_are(tmp_path):
   assert 0 < sum(flipped) < len(cifar)
 
 
-def test_quickstart_tiny_run_prints_and_writes_results(tmp_path):
+def test_quickstart_tiny_run_prints_and_writes_results(tmp_path, capsys):
   out = tmp_path / "qs"
-  args = [sys.executable, "-m", "mentornet.experiments.quickstart", f"--output_dir={out}",
-          "--num_train_examples=40", "--epochs=2", "--batch_size=16", "--eval_every=2"]
-  proc = subprocess.run(args, env=subprocess_env(), capture_output=True, text=True, timeout=600)
-  assert proc.returncode == 0, proc.stderr[-3000:]
+  config = quickstart.QuickstartConfig(output_dir=str(out), num_train_examples=40, epochs=2,
+                                       batch_size=16, eval_every=2)
+  quickstart.run(config)
+  stdout = capsys.readouterr().out
   results = json.loads((out / "results.json").read_text())
   assert results["max_steps"] == 5  # round(2 epochs x 40 / 16)
   assert results["data"]["num_train"] == 40 and results["data"]["num_test"] == 1000
@@ -61,23 +67,47 @@ def test_quickstart_tiny_run_prints_and_writes_results(tmp_path):
     assert [row["step"] for row in run["history"]] == [0, 2, 4, 5], method
     assert run["clean_test_accuracy"] == run["history"][-1]["test_accuracy"]
     assert 0.0 <= run["memorized"] <= 1.0 and 0.0 <= run["fit_clean"] <= 1.0
-    assert f"{method:13s} clean test accuracy {run['clean_test_accuracy']:.4f}" in proc.stdout
+    assert run["precision"] == "float32" and run["seed"] == 0
+    assert f"{method:13s} clean test accuracy {run['clean_test_accuracy']:.4f}" in stdout
   assert 0.0 <= results["runs"]["mentornet_pd"]["trust_precision"] <= 1.0
-  assert "MentorNet trust report: precision" in proc.stdout
+  assert "MentorNet trust report: precision" in stdout and "precision float32, seed 0" in stdout
   assert (out / "learning_curves.png").stat().st_size > 1000
-  # The same command again reuses both runs; other data settings in the same directory are refused.
-  again = subprocess.run(args, env=subprocess_env(), capture_output=True, text=True, timeout=300)
-  assert again.returncode == 0 and again.stdout.count("reusing") == 2
-  other = subprocess.run(args[:-3] + ["--num_train_examples=50"], env=subprocess_env(),
-                         capture_output=True, text=True, timeout=300)
-  assert other.returncode == 2 and "other settings" in other.stderr
+  # The same settings again reuse both runs; other data settings in the same directory, or a
+  # finished run of another precision, are refused.
+  quickstart.run(config)
+  assert capsys.readouterr().out.count("reusing") == 2
+  with pytest.raises(UsageError, match="other settings"):
+    quickstart.run(dataclasses.replace(config, num_train_examples=50))
+  with pytest.raises(UsageError, match="trained in float32, not mixed_bfloat16"):
+    quickstart.run(dataclasses.replace(config, mixed_precision="mixed_bfloat16"))
 
 
-def test_quickstart_refuses_bad_flags(tmp_path):
-  for flag in ("--num_train_examples=5", "--num_train_examples=4001", "--epochs=0",
-               "--noise_fraction=1.5"):
-    proc = subprocess.run([sys.executable, "-m", "mentornet.experiments.quickstart",
-                           f"--output_dir={tmp_path / 'qs'}", flag], env=subprocess_env(),
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and flag.split("=")[0] in proc.stderr, flag
-    assert not (tmp_path / "qs").exists(), flag
+def test_quickstart_result_of_a_finished_run_without_result_json(tmp_path, capsys):
+  """A run already at its last step whose result.json is missing is evaluated, not crashed on."""
+  config = quickstart.QuickstartConfig(output_dir=str(tmp_path / "qs"), num_train_examples=20,
+                                       epochs=1, batch_size=10, eval_every=1,
+                                       compare_baseline=False)
+  first = quickstart.run(config)["runs"]["mentornet_pd"]
+  (tmp_path / "qs" / "runs" / "mentornet_pd" / "result.json").unlink()
+  again = quickstart.run(config)["runs"]["mentornet_pd"]
+  assert [row["step"] for row in again["history"]] == [2]
+  assert again["clean_test_accuracy"] == first["clean_test_accuracy"]
+  assert "Already trained" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flag", ["--num_train_examples=5", "--num_train_examples=4001",
+                                  "--epochs=0", "--noise_fraction=1.5"])
+def test_quickstart_refuses_bad_flags(tmp_path, flag):
+  flag_values = flags.FlagValues()
+  cli_quickstart.define_flags(flag_values)
+  flag_values(["mentornet-quickstart", f"--output_dir={tmp_path / 'qs'}", flag])
+  with pytest.raises(UsageError, match=flag.split("=")[0]):
+    quickstart.run(cli_quickstart.config_from_flags(flag_values))
+  assert not (tmp_path / "qs").exists()
+
+
+def test_quickstart_console_script_exits_2_on_a_bad_flag(tmp_path):
+  proc = subprocess.run([sys.executable, "-m", "mentornet.cli.quickstart",
+                         f"--output_dir={tmp_path / 'qs'}", "--epochs=0"], env=subprocess_env(),
+                        capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 2 and "--epochs" in proc.stderr

@@ -1,16 +1,24 @@
-"""commands/reproduce_small.py end to end on a tiny npz (a few steps per method)."""
+"""reproduce_small and the regime study end to end on a tiny npz (a few steps per method)."""
+import dataclasses
 import json
 import subprocess
 import sys
 
+from absl import flags
 import numpy as np
 import pytest
 
 import numpy_reference
 from conftest import REPO_ROOT, subprocess_env
+from mentornet.cli import reproduce_small as cli_reproduce_small
+from mentornet.data import npz_splits
+from mentornet.data import records
+from mentornet.errors import UsageError
+from mentornet.experiments import regime_study
+from mentornet.experiments import reproduce_small
 
 
-def test_reproduce_small_writes_results_table_and_plot(tmp_path):
+def test_reproduce_small_writes_results_table_and_plot(tmp_path, capsys):
   rng = np.random.default_rng(0)
   npz = tmp_path / "tiny.npz"
   np.savez(npz, x_train=rng.integers(0, 256, (96, 32, 32, 3), dtype=np.uint8),
@@ -19,13 +27,10 @@ def test_reproduce_small_writes_results_table_and_plot(tmp_path):
            y_val=rng.integers(0, 10, 24))
   out = tmp_path / "out"
   methods = "baseline,mentornet_pd,data_parameters,oracle"
-  proc = subprocess.run(
-      [sys.executable, str(REPO_ROOT / "commands" / "reproduce_small.py"), f"--data={npz}",
-       "--noise_fraction=0.4", f"--output_dir={out}", f"--methods={methods}",
-       "--max_number_of_steps=4", "--eval_every=2", "--batch_size=16",
-       "--resnet_widths=8,8,16,16"],
-      env=subprocess_env(), capture_output=True, text=True, timeout=600)
-  assert proc.returncode == 0, proc.stderr[-3000:]
+  config = reproduce_small.SmallConfig(
+      data=str(npz), noise_fraction=0.4, output_dir=str(out), methods=tuple(methods.split(",")),
+      max_number_of_steps=4, eval_every=2, batch_size=16, resnet_widths=(8, 8, 16, 16))
+  reproduce_small.run(config)
   results = json.loads((out / "results.json").read_text())
   assert list(results) == methods.split(",")
   for method, result in results.items():
@@ -52,32 +57,43 @@ def test_reproduce_small_writes_results_table_and_plot(tmp_path):
   table = (out / "results.md").read_text()
   assert all(f"| {m} |" in table for m in methods.split(","))
   assert (out / "test_accuracy.png").stat().st_size > 1000
-  # A rerun reuses every finished method instead of training it again.
-  again = subprocess.run(proc.args, env=subprocess_env(), capture_output=True, text=True,
-                         timeout=300)
-  assert again.returncode == 0 and again.stdout.count("reusing") == 4
-
-
-LOSS_P_DRIVER = """
-import sys
-sys.path[:0] = [sys.argv[1] + "/commands", sys.argv[1] + "/code"]
-import reproduce_small
-for loss_p, noise_fraction in (("clean_share", 0.4), ("clean_share", 0.2), ("clean_share", 0.95),
-                               ("clean_share", 0.363), ("effective", 0.4), ("written", 0.8)):
-  reproduce_small.FLAGS(["reproduce_small", f"--loss_p={loss_p}"])
-  settings = reproduce_small.method_settings("mentornet_pd", noise_fraction)
-  assert "loss_p_percentile" not in reproduce_small.method_settings("baseline", noise_fraction)
-  print(settings["loss_p_percentile"])
-  reproduce_small.FLAGS.unparse_flags()
-"""
+  assert {r["precision"] for r in results.values()} == {"float32"}
+  assert "precision float32" in table
+  # A rerun reuses every finished method instead of training it again; a run of another
+  # precision in the same directory is refused, never mixed into the table.
+  capsys.readouterr()
+  reproduce_small.run(config)
+  assert capsys.readouterr().out.count("reusing") == 4
+  with pytest.raises(UsageError, match="trained in float32, not mixed_bfloat16"):
+    reproduce_small.run(dataclasses.replace(config, mixed_precision="mixed_bfloat16"))
 
 
 def test_mentornet_loss_percentile_of_each_loss_p_mode():
   """--loss_p: clean_share = 1 - noise (at least 0.1), effective = 0.7, written = the table's."""
-  result = subprocess.run([sys.executable, "-c", LOSS_P_DRIVER, str(REPO_ROOT)],
-                          env=subprocess_env(), capture_output=True, text=True, timeout=120)
-  assert result.returncode == 0, result.stderr[-2000:]
-  assert [float(p) for p in result.stdout.split()] == [0.6, 0.8, 0.1, 0.64, 0.7, 0.5]
+  found = []
+  for loss_p, noise_fraction in (("clean_share", 0.4), ("clean_share", 0.2),
+                                 ("clean_share", 0.95), ("clean_share", 0.363),
+                                 ("effective", 0.4), ("written", 0.8)):
+    settings = reproduce_small.method_settings("mentornet_pd", noise_fraction, loss_p)
+    assert "loss_p_percentile" not in reproduce_small.method_settings("baseline", noise_fraction,
+                                                                      loss_p)
+    found.append(settings["loss_p_percentile"])
+  assert found == [0.6, 0.8, 0.1, 0.64, 0.7, 0.5]
+
+
+def test_mentornet_dd_trains_with_the_regime_dd_and_overrides():
+  """The mentornet_dd method uses --mentornet_dd_dir (not the table's original DD path), and
+  --loss_p_percentile overrides every MentorNet's p."""
+  config = reproduce_small.SmallConfig(mentornet_dd_dir="small_nl_0.4_percentile_70/mentornet_dd")
+  name, clean_only, settings = reproduce_small.method_run_settings(config, "mentornet_dd")
+  assert (name, clean_only) == ("mentornet", False)
+  assert settings["trained_mentornet_dir"].endswith("small_nl_0.4_percentile_70/mentornet_dd")
+  assert settings["loss_p_percentile"] == 0.6 and settings["burn_in_epoch"] == 18
+  _, _, pd = reproduce_small.method_run_settings(
+      dataclasses.replace(config, loss_p_percentile=0.5), "mentornet_pd")
+  assert pd["loss_p_percentile"] == 0.5
+  assert pd["trained_mentornet_dir"].endswith("mentornet_pd1_g_1/mentornet_pd")
+  assert reproduce_small.method_run_settings(config, "oracle") == ("baseline", True, {})
 
 
 def test_given_label_fit_splits_clean_and_corrupted_examples():
@@ -94,21 +110,6 @@ def test_given_label_fit_splits_clean_and_corrupted_examples():
   assert learning_curves.given_label_fit(none_corrupted) == (0.5, None)
 
 
-_PREPARE = """
-import json, sys
-import numpy as np
-sys.path.insert(0, sys.argv[1])
-import reproduce_small as r
-from mentornet.data import records
-keep = r.subsample_per_class(np.repeat(np.arange(10), [30] * 9 + [4]), 12, seed=3)
-assert np.array_equal(keep, r.subsample_per_class(np.repeat(np.arange(10), [30] * 9 + [4]), 12, 3))
-name, dirs, stats = r.prepare_data(sys.argv[2], 0.4, 3, 0.1, sys.argv[3], "asymmetric", 12)
-train = records.read_all(records.list_record_files(dirs["train"], name, "train"), name)
-print(json.dumps({"keep": keep.tolist(), "stats": stats, "label": train["label"].tolist(),
-                  "clean_label": train["clean_label"].tolist()}))
-"""
-
-
 def test_prepare_data_keeps_examples_per_class_then_corrupts_and_splits(tmp_path):
   rng = np.random.default_rng(1)
   npz = tmp_path / "tiny.npz"
@@ -116,11 +117,15 @@ def test_prepare_data_keeps_examples_per_class_then_corrupts_and_splits(tmp_path
   np.savez(npz, x_train=rng.integers(0, 256, (300, 32, 32, 3), dtype=np.uint8), y_train=y_train,
            x_val=rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8),
            y_val=rng.integers(0, 10, 20))
-  proc = subprocess.run([sys.executable, "-c", _PREPARE, str(REPO_ROOT / "commands"), str(npz),
-                         str(tmp_path / "data")], env=subprocess_env(), capture_output=True,
-                        text=True, timeout=300)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  keep = npz_splits.subsample_per_class(np.repeat(np.arange(10), [30] * 9 + [4]), 12, seed=3)
+  np.testing.assert_array_equal(keep, npz_splits.subsample_per_class(
+      np.repeat(np.arange(10), [30] * 9 + [4]), 12, 3))
+  config = reproduce_small.SmallConfig(data=str(npz), seed=3, noise_type="asymmetric",
+                                       examples_per_class=12)
+  name, dirs, stats = reproduce_small.prepare_data(config, data_root=str(tmp_path / "data"))
+  train = records.read_all(records.list_record_files(dirs["train"], name, "train"), name)
+  out = {"keep": keep.tolist(), "stats": stats, "label": train["label"].tolist(),
+         "clean_label": train["clean_label"].tolist()}
   labels = np.repeat(np.arange(10), [30] * 9 + [4])
   # 12 of each class, all 4 of the class that has fewer; distinct indices of the right class.
   assert np.bincount(labels[out["keep"]]).tolist() == [12] * 9 + [4]
@@ -137,21 +142,35 @@ def test_prepare_data_keeps_examples_per_class_then_corrupts_and_splits(tmp_path
   assert stats["realized_noise"] == changed.mean()
 
 
-def test_reproduce_small_refuses_bad_regime_flags(tmp_path):
-  for flag, message in (("--examples_per_class=-1", "--examples_per_class=-1 is negative"),
-                        ("--loss_p_percentile=0", "--loss_p_percentile=0 is outside (0, 1]"),
-                        ("--noise_type=uniform", "noise_type"),
-                        ("--mentornet_dd_dir=nowhere", "shipped MentorNet 'nowhere' not found")):
-    out = tmp_path / flag.strip("-").split("=")[0]
+@pytest.mark.parametrize("flag, message", [
+    ("--examples_per_class=-1", "--examples_per_class=-1 is negative"),
+    ("--loss_p_percentile=0", "--loss_p_percentile=0 is outside (0, 1]"),
+    ("--mentornet_dd_dir=nowhere", "shipped MentorNet 'nowhere' not found"),
+    ("--max_number_of_steps=0", "--max_number_of_steps=0 must be positive"),
+    ("--methods=baseline,nope", "unknown --methods nope"),
+    ("--human_labels_file=x.npy", "need --noise_type=human")])
+def test_reproduce_small_refuses_bad_regime_flags(tmp_path, flag, message):
+  flag_values = flags.FlagValues()
+  cli_reproduce_small.define_flags(flag_values)
+  out = tmp_path / "out"
+  flag_values(["reproduce_small", f"--data={tmp_path}/missing.npz", f"--output_dir={out}", flag])
+  with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    reproduce_small.run(cli_reproduce_small.config_from_flags(flag_values))
+  assert not out.exists()
+
+
+def test_reproduce_small_script_exits_2_on_a_bad_flag_before_writing(tmp_path):
+  for flag in ("--examples_per_class=-1", "--noise_type=uniform"):
+    out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, str(REPO_ROOT / "commands" / "reproduce_small.py"),
          f"--data={tmp_path}/missing.npz", f"--output_dir={out}", flag],
         env=subprocess_env(), capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0 and message in proc.stderr, (flag, proc.stderr[-500:])
+    assert proc.returncode != 0 and flag.split("=")[0].lstrip("-") in proc.stderr, flag
     assert not out.exists(), flag
 
 
-def test_regime_study_collects_finished_runs_into_its_table(tmp_path):
+def test_regime_study_collects_finished_runs_into_its_table(tmp_path, capsys):
   """regime_study.py on runs that already finished: no training, only the table."""
   rng = np.random.default_rng(2)
   npz = tmp_path / "tiny.npz"
@@ -174,13 +193,10 @@ def test_regime_study_collects_finished_runs_into_its_table(tmp_path):
         {"accuracy": accuracy, "best_test_accuracy": accuracy + 0.01,
          "test_accuracy_at_best_val": accuracy, "fit_clean": 0.7,
          "memorized": history[-1]["memorized"], "peak_memorized": 0.45, "noise_auc": None,
-         "seconds": 120.0, "steps": 800, "history": history, "settings": {}}))
-  proc = subprocess.run(
-      [sys.executable, str(REPO_ROOT / "commands" / "regime_study.py"), f"--data={npz}",
-       f"--output_dir={tmp_path / 'study'}", "--regimes=c111_r8_sym0.4", "--seeds=1"],
-      env=subprocess_env(), capture_output=True, text=True, timeout=300)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  assert "reusing" in proc.stdout
+         "seconds": 120.0, "steps": 800, "history": history, "settings": {},
+         "precision": "float32"}))
+  regime_study.run(str(npz), str(tmp_path / "study"), ["c111_r8_sym0.4"], [1])
+  assert "reusing" in capsys.readouterr().out
   row, = json.loads((tmp_path / "study" / "regime_study.json").read_text())
   assert row["regime"] == "c111_r8_sym0.4" and row["seed"] == 1 and row["num_train"] == 999
   assert row["epochs"] == round(800 * 128 / 999, 1) and row["noise"] == "symmetric 0.4"
@@ -191,9 +207,12 @@ def test_regime_study_collects_finished_runs_into_its_table(tmp_path):
   assert abs(row["gap_closure"]["mentornet_pd"] - 0.6) < 1e-9
   assert row["minutes"] == 6.0
   assert "| c111_r8_sym0.4 | 1 | 999 |" in (tmp_path / "study" / "regime_study.md").read_text()
+  with pytest.raises(UsageError, match="unknown --regimes huge"):
+    regime_study.run(str(npz), str(tmp_path / "bad"), ["huge"], [0])
+  assert not (tmp_path / "bad").exists()
   bad = subprocess.run(
       [sys.executable, str(REPO_ROOT / "commands" / "regime_study.py"), f"--data={npz}",
-       f"--output_dir={tmp_path / 'bad'}", "--regimes=huge"],
+       f"--output_dir={tmp_path / 'bad'}", "--regimes=huge", "--mixed_precision=none"],
       env=subprocess_env(), capture_output=True, text=True, timeout=120)
   assert bad.returncode == 2 and "error: unknown --regimes huge" in bad.stderr
   assert not (tmp_path / "bad").exists()

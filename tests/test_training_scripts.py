@@ -297,7 +297,7 @@ def test_mentornet_run_survives_three_kills_and_a_truncated_checkpoint(tiny_cifa
 
 
 def test_all_unreadable_checkpoints_refuse_to_restart_from_zero(tmp_path, capsys):
-  from mentornet.training import loop as training_loop  # pylint: disable=import-outside-toplevel
+  from mentornet.training import checkpoints
   variable = tf.Variable(tf.range(100, dtype=tf.float32))
   checkpoint = tf.train.Checkpoint(v=variable)
   manager = tf.train.CheckpointManager(checkpoint, str(tmp_path), 3, checkpoint_name="ckpt")

@@ -3,6 +3,7 @@
 Scripts call the `define_*` functions they need, then `train_config_from_flags` /
 `validate_*`, which raise `UsageError` (one line, exit 2) before anything is written.
 """
+import dataclasses
 import os
 
 from absl import flags
@@ -14,6 +15,7 @@ from mentornet.config.defaults import MIXED_PRECISION_HELP
 from mentornet.config.defaults import MIXED_PRECISION_POLICIES
 from mentornet.config.train_config import TrainConfig
 from mentornet.curricula import base as curriculum_lib
+from mentornet.curricula import data_parameters
 from mentornet.data import records
 from mentornet.errors import UsageError
 from mentornet.models import studentnets
@@ -243,3 +245,41 @@ def mentornet_settings_from_flags():
               fixed_epoch_after_burn_in=FLAGS.fixed_epoch_after_burn_in,
               loss_moving_average_decay=FLAGS.loss_moving_average_decay,
               example_dropout_rates=rates)
+
+
+def define_data_parameters_flags(flag_values=FLAGS):
+  """The data-parameters authors' flags (main_cifar.py names; defaults from
+  `DataParametersSettings`, plus the clamp range)."""
+  d, define = data_parameters.DataParametersSettings(), dict(flag_values=flag_values)
+  flags.DEFINE_bool("learn_class_parameters", d.learn_class_parameters,
+                    "Learn a temperature per class.", **define)
+  flags.DEFINE_bool("learn_inst_parameters", d.learn_inst_parameters, "Learn a temperature per "
+                    "training example (needs the example ids written by data_tools).", **define)
+  flags.DEFINE_float("lr_class_param", d.lr_class_param, "Learning rate of the class "
+                     "parameters.", **define)
+  flags.DEFINE_float("lr_inst_param", d.lr_inst_param, "Learning rate of the instance "
+                     "parameters.", **define)
+  flags.DEFINE_float("wd_class_param", d.wd_class_param, "Weight decay (L2 on log sigma) of the "
+                     "class parameters.", **define)
+  flags.DEFINE_float("wd_inst_param", d.wd_inst_param, "Weight decay (L2 on log sigma) of the "
+                     "instance parameters.", **define)
+  flags.DEFINE_float("init_class_param", d.init_class_param, "Initial sigma of the class "
+                     "parameters.", **define)
+  flags.DEFINE_float("init_inst_param", d.init_inst_param, "Initial sigma of the instance "
+                     "parameters (default: 1.0 alone, "
+                     f"{data_parameters.JOINT_INIT_INST_PARAM:g} with class parameters, as the "
+                     "paper).", **define)
+  flags.DEFINE_bool("skip_clamp_data_param", d.skip_clamp_data_param, "Do not clamp sigma to "
+                    "[clamp_*_sigma_min, clamp_*_sigma_max] after each update.", **define)
+  for kind in ("class", "inst"):
+    flags.DEFINE_float(f"clamp_{kind}_sigma_min", getattr(d, f"clamp_{kind}_sigma_min"),
+                       f"Smallest {kind} sigma after an update (the authors' 1/20).", **define)
+    flags.DEFINE_float(f"clamp_{kind}_sigma_max", getattr(d, f"clamp_{kind}_sigma_max"),
+                       f"Largest {kind} sigma after an update (the authors' 20).", **define)
+
+
+def data_parameters_settings_from_flags(flag_values=FLAGS):
+  """Validated `DataParametersSettings` from the flags (raises `UsageError`)."""
+  names = [field.name for field in dataclasses.fields(data_parameters.DataParametersSettings)]
+  return data_parameters.DataParametersSettings(
+      **{name: flag_values[name].value for name in names}).validate()

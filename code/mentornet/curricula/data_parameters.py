@@ -33,7 +33,6 @@ import dataclasses
 import math
 from typing import Optional
 
-from absl import flags
 import keras
 import numpy as np
 import tensorflow as tf
@@ -112,44 +111,6 @@ class DataParametersSettings:
   def from_dict(cls, record):
     names = {field.name for field in dataclasses.fields(cls)}
     return cls(**{key: value for key, value in (record or {}).items() if key in names})
-
-
-# ---------------------------------------------------------------------------- flags
-
-FLAG_NAMES = tuple(field.name for field in dataclasses.fields(DataParametersSettings))
-
-
-def define_data_parameters_flags(flag_values=flags.FLAGS):
-  """Defines the authors' flags (main_cifar.py names and defaults, plus the clamp range)."""
-  define = dict(flag_values=flag_values)
-  flags.DEFINE_bool("learn_class_parameters", False, "Learn a temperature per class.", **define)
-  flags.DEFINE_bool("learn_inst_parameters", False, "Learn a temperature per training "
-                    "example (needs the example ids written by data_tools).", **define)
-  flags.DEFINE_float("lr_class_param", 0.1, "Learning rate of the class parameters.", **define)
-  flags.DEFINE_float("lr_inst_param", 0.1, "Learning rate of the instance parameters.",
-                     **define)
-  flags.DEFINE_float("wd_class_param", 0.0, "Weight decay (L2 on log sigma) of the class "
-                     "parameters.", **define)
-  flags.DEFINE_float("wd_inst_param", 0.0, "Weight decay (L2 on log sigma) of the instance "
-                     "parameters.", **define)
-  flags.DEFINE_float("init_class_param", 1.0, "Initial sigma of the class parameters.",
-                     **define)
-  flags.DEFINE_float("init_inst_param", None, "Initial sigma of the instance parameters "
-                     f"(default: 1.0 alone, {JOINT_INIT_INST_PARAM:g} with class parameters, "
-                     "as the paper).", **define)
-  flags.DEFINE_bool("skip_clamp_data_param", False, "Do not clamp sigma to "
-                    "[clamp_*_sigma_min, clamp_*_sigma_max] after each update.", **define)
-  for kind in ("class", "inst"):
-    flags.DEFINE_float(f"clamp_{kind}_sigma_min", DEFAULT_CLAMP_SIGMA_MIN,
-                       f"Smallest {kind} sigma after an update (the authors' 1/20).", **define)
-    flags.DEFINE_float(f"clamp_{kind}_sigma_max", DEFAULT_CLAMP_SIGMA_MAX,
-                       f"Largest {kind} sigma after an update (the authors' 20).", **define)
-
-
-def data_parameters_settings_from_flags(flag_values=flags.FLAGS):
-  """Validated `DataParametersSettings` from the flags (raises `UsageError`)."""
-  return DataParametersSettings(
-      **{name: flag_values[name].value for name in FLAG_NAMES}).validate()
 
 
 # ---------------------------------------------------------------------------- data checks

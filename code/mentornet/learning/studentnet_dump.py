@@ -32,6 +32,7 @@ from mentornet.config import datasets
 from mentornet.analysis import evaluation
 from mentornet.data import records
 from mentornet.models import studentnets
+from mentornet.config import defaults
 from mentornet.config import train_config
 from mentornet.training import checkpoints
 from mentornet.errors import UsageError
@@ -52,39 +53,19 @@ class DumpSettings:
   max_number_of_steps: int
 
 
-def read_train_config(checkpoint_dir):
-  """The training directory's train_config.json as a dict ({} when absent)."""
-  path = os.path.join(checkpoint_dir, train_config.CONFIG_FILE)
-  if not os.path.exists(path):
-    return {}
-  try:
-    with open(path, encoding="utf-8") as f:
-      return json.load(f)
-  except ValueError as e:
-    raise UsageError(f"{path} is not valid JSON: {e}") from e
-
-
 def resolve_settings(checkpoint_dir, studentnet=None, dataset_name=None,
                      num_residual_units=None, resnet_widths=None, max_number_of_steps=None,
                      log=print):
   """Merges train_config.json with the flags given (None = not given) into `DumpSettings`."""
-  config = read_train_config(checkpoint_dir)
+  config = train_config.read_train_config(checkpoint_dir)
   given = {"studentnet": studentnet, "dataset_name": dataset_name,
            "num_residual_units": num_residual_units,
            "resnet_widths": None if resnet_widths is None else list(resnet_widths)}
-  defaults = {"studentnet": "resnet101", "dataset_name": "cifar10",
-              "num_residual_units": studentnets.RESNET_DEFAULT_UNITS,
-              "resnet_widths": list(studentnets.RESNET_DEFAULT_WIDTHS)}
-  values = {}
-  for name, flag_value in given.items():
-    recorded = config.get(name)
-    if flag_value is not None and recorded is not None and flag_value != recorded:
-      shown = ",".join(map(str, flag_value)) if isinstance(flag_value, list) else flag_value
-      raise UsageError(f"--{name}={shown} disagrees with {train_config.CONFIG_FILE} of "
-                       f"--checkpoint_dir={checkpoint_dir} ({recorded}); leave the flag out")
-    values[name] = flag_value if flag_value is not None else recorded
-    if values[name] is None:
-      values[name] = defaults[name]
+  values = train_config.merge_run_record(
+      config, {name: value for name, value in given.items() if value is not None},
+      {"studentnet": "resnet101", "dataset_name": "cifar10",
+       "num_residual_units": defaults.RESNET_DEFAULT_UNITS,
+       "resnet_widths": list(defaults.RESNET_DEFAULT_WIDTHS)}, contradiction="error")
   recorded_steps = config.get("max_number_of_steps")
   if max_number_of_steps is not None:
     if max_number_of_steps <= 0:
