@@ -40,6 +40,12 @@ setup(
             "mentornet-trust-report=mentornet.cli.trust_report:run_main",
             "mentornet-reproduce-small=mentornet.cli.reproduce_small:run_main",
             "mentornet-regime-study=mentornet.cli.regime_study:run_main",
+            "mentornet-make-noisy-data=mentornet.cli.make_noisy_data:run_main",
+            "mentornet-generate-data=mentornet.cli.generate_mentornet_data:run_main",
+            "mentornet-learn=mentornet.cli.train_mentornet:run_main",
+            "mentornet-dump-studentnet=mentornet.cli.dump_studentnet:run_main",
+            "mentornet-import-checkpoint=mentornet.cli.import_mentornet_checkpoint:run_main",
+            "mentornet-visualize=mentornet.cli.visualize_mentornet:run_main",
         ],
     },
 )

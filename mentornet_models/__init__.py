@@ -1,24 +1,21 @@
 """The trained MentorNets shipped with the project, as TF SavedModels under `models/`.
 
-`path("mentornet_pd1_g_1/mentornet_pd")` gives the directory to pass as
-`--trained_mentornet_dir`; the same relative paths work from a source checkout.
+`path("mentornet_pd")` (a method of the one method table, `mentornet.config.method_settings`)
+or `path("mentornet_pd1_g_1/mentornet_pd")` (a directory under `models/`) gives the directory to
+pass as `--trained_mentornet_dir`; the same relative paths work from a source checkout.
 """
 import pathlib
 
 MODELS_DIR = pathlib.Path(__file__).resolve().parent / "models"
 
-# Curriculum name -> SavedModel directory relative to MODELS_DIR (the original commands' paths).
-SHIPPED = {
-    "baseline": "baseline/baseline_mentornet",
-    "self_paced": "self_paced/self_paced_mentornet",
-    "spcl_linear": "spcl_linear/spcl_linear_mentornet",
-    "hard_example_mining": "hard_example_mining/hard_example_mining_mentornet",
-    "focal_loss": "focal_loss/focal_loss_mentornet",
-    "mentornet_pd": "mentornet_pd1_g_1/mentornet_pd",
-    "mentornet_dd": "nl_0.2_percentile_90/mentornet_dd",
-}
-
 
 def path(name):
-  """Directory of a shipped MentorNet, by curriculum name or by relative path."""
-  return str(MODELS_DIR / SHIPPED.get(name, name))
+  """Directory of a shipped MentorNet: by the name of a method of the method table that trains
+  with a MentorNet, or by its path relative to `models/`."""
+  try:
+    from mentornet.config import method_settings  # the method table, when installed
+  except ImportError:
+    method_settings = None
+  if method_settings is not None and name in method_settings.METHODS:
+    name = method_settings.METHODS[name].mentornet or name
+  return str(MODELS_DIR / name)

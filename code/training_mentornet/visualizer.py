@@ -10,53 +10,11 @@ loss_bound]) for each epoch: <output_dir>/epoch_<t>.png and the animated <output
 MentorNet checkpoint. --output_dir defaults to --model_dir, as the original wrote there.
 """
 import os
-import pathlib
 import sys
 
-from absl import app
-from absl import flags
-from absl import logging
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-try:
-  import mentornet  # pylint: disable=unused-import
-except ImportError:  # Run from a source checkout without `pip install`: code/ holds the package.
-  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from mentornet import errors  # pylint: disable=g-import-not-at-top
-
-FLAGS = flags.FLAGS
-
-flags.DEFINE_string("model_dir", "", "The MentorNet to plot (SavedModel directory).")
-flags.DEFINE_float("loss_bound", 15, "The upper (and, for the loss difference, lower) bound "
-                   "of the plotted inputs.")
-flags.DEFINE_list("epoch_ranges", "0,10,20,30,40,50,60,70,80,90,99",
-                  "Comma-separated epochs (0..99) to plot.")
-flags.DEFINE_string("output_dir", "", "Where to write the PNGs and plot.gif (default: "
-                    "--model_dir, or its parent for a checkpoint prefix).")
-
-
-@errors.exit_on_usage_error
-def main(argv):
-  del argv  # Checked by exit_on_usage_error.
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  if not FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)
-  if not FLAGS.model_dir:
-    raise errors.UsageError("--model_dir is required (a MentorNet SavedModel directory)")
-  # pylint: disable=g-import-not-at-top  (TensorFlow and matplotlib after the cheap checks)
-  from mentornet.learning import visualize
-  epochs = visualize.parse_epoch_ranges(FLAGS.epoch_ranges)
-  if not FLAGS.loss_bound > 0:
-    raise errors.UsageError(f"--loss_bound must be positive, got {FLAGS.loss_bound:g}")
-  from mentornet.models import mentornet_net
-  model = mentornet_net.load_mentornet(FLAGS.model_dir, flag_name="model_dir")
-  output_dir = FLAGS.output_dir or (
-      FLAGS.model_dir if os.path.isdir(FLAGS.model_dir) else os.path.dirname(FLAGS.model_dir))
-  _, gif_path = visualize.visualize_mentornet(
-      model, output_dir, loss_bound=FLAGS.loss_bound, epoch_ranges=epochs,
-      log=lambda line: print(line, flush=True))
-  print(f"Wrote {len(epochs)} frames and {gif_path}", flush=True)
-
+from mentornet.cli import visualize_mentornet  # noqa: E402
 
 if __name__ == "__main__":
-  app.run(main)
+  visualize_mentornet.run_main()

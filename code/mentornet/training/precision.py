@@ -26,7 +26,7 @@ def cpu_has_bf16_instructions(cpuinfo_path="/proc/cpuinfo"):
 def resolve_mixed_precision(policy, cpuinfo_path="/proc/cpuinfo"):
   """The policy a run uses: `policy` itself, or for "auto" "mixed_bfloat16" on a machine with
   no GPU whose CPU has bfloat16 instructions (1.3x to 1.6x faster steps on this project's CPUs,
-  README "Speed") and "none" (float32) everywhere else, GPUs included (the original's
+  docs/speed.md) and "none" (float32) everywhere else, GPUs included (the original's
   precision; mixed precision on a GPU stays a choice: --mixed_precision=mixed_float16)."""
   if policy != "auto":
     return policy
