@@ -32,6 +32,10 @@ setup(
     entry_points={
         "console_scripts": [
             "mentornet-quickstart=mentornet.experiments.quickstart:run_main",
+            # Run from a source checkout (they run its code/ and data_tools/ scripts).
+            "mentornet-grid=mentornet.cli.grid:run_main",
+            "mentornet-learn-shipped=mentornet.cli.learn_shipped:run_main",
+            "mentornet-dd-small=mentornet.cli.mentornet_dd_small:run_main",
         ],
     },
 )
