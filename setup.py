@@ -46,6 +46,10 @@ setup(
             "mentornet-dump-studentnet=mentornet.cli.dump_studentnet:run_main",
             "mentornet-import-checkpoint=mentornet.cli.import_mentornet_checkpoint:run_main",
             "mentornet-visualize=mentornet.cli.visualize_mentornet:run_main",
+            # Run from a source checkout (they run its code/ and data_tools/ scripts).
+            "mentornet-grid=mentornet.cli.grid:run_main",
+            "mentornet-learn-shipped=mentornet.cli.learn_shipped:run_main",
+            "mentornet-dd-small=mentornet.cli.mentornet_dd_small:run_main",
         ],
     },
 )

@@ -1,23 +1,48 @@
-"""Tests of commands/: the run scripts (as dry runs and with a stand-in interpreter) and the
-results collector. Standard library only; no TensorFlow."""
+"""Tests of commands/: the run grid (mentornet.experiments.grid, in-process and through the
+scripts), the MentorNet-learning pipelines and the results collector.
+
+tests/data/dry_run/ holds what the scripts printed at bb9a286 (before they became Python),
+with the repository root as <REPO_ROOT> and a DATA_ROOT as <DATA_ROOT>:
+  train_studentnet_{resnet,inception}_gpus{1,8}.txt   DRY_RUN=1 NUM_GPUS=1|8 bash commands/...
+  train_studentnet_{resnet,inception}_written.txt     DRY_RUN=1 NUM_GPUS=2 LOSS_P=written
+  train_studentnet_resnet_human_noise.txt             the same, DATASETS=cifar10,
+      NOISE_FRACTIONS=0.2,human_worse_label,human_aggre_label (realized noise 0.4021, 0.0903)
+  training_mentornet_command.txt                      DRY_RUN=1 bash commands/...
+"""
 import importlib.util
+import io
 import itertools
 import os
 import pathlib
 import shlex
+import signal
 import stat
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
+from mentornet.cli import grid as grid_cli
+from mentornet.cli import learn_shipped
+from mentornet.cli import settings as settings_lib
+from mentornet.errors import UsageError
+from mentornet.experiments import grid
+from mentornet.learning import pipelines
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 COMMANDS = REPO_ROOT / 'commands'
+GOLDEN = REPO_ROOT / 'tests' / 'data' / 'dry_run'
 SCRIPTS = ('train_studentnet_resnet.sh', 'train_studentnet_inception.sh')
+STUDENTNETS = {'train_studentnet_resnet.sh': 'resnet101',
+               'train_studentnet_inception.sh': 'inception'}
 DATASETS = ('cifar10', 'cifar100')
 NOISES = ('0.2', '0.4', '0.8')
 METHODS = ('baseline', 'self_paced', 'focal_loss', 'mentornet_pd', 'mentornet_dd')
+SETTING_NAMES = ('NUM_GPUS', 'METHODS', 'DATASETS', 'NOISE_FRACTIONS', 'MAX_PARALLEL',
+                 'OUTPUT_ROOT', 'DATA_ROOT', 'DRY_RUN', 'PYTHON', 'GPUS_PER_RUN', 'LOSS_P',
+                 'STUDENTNET', 'MODELS', 'DD_FROM_CSV', 'SKIP_EVAL', 'MAX_STEPS')
 
 
 def _load_collector():
@@ -31,13 +56,29 @@ collect_results = _load_collector()
 
 
 def run_script(script, args=(), **env):
-  full_env = {k: v for k, v in os.environ.items()
-              if k not in ('NUM_GPUS', 'METHODS', 'DATASETS', 'NOISE_FRACTIONS', 'MAX_PARALLEL',
-                           'OUTPUT_ROOT', 'DATA_ROOT', 'DRY_RUN', 'PYTHON', 'GPUS_PER_RUN',
-                           'LOSS_P')}
+  """Runs commands/<script> with bash (from /, as the scripts need no particular cwd)."""
+  full_env = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES}
   full_env.update(env)
   return subprocess.run(['bash', str(COMMANDS / script), *args], env=full_env, cwd='/',
-                        capture_output=True, text=True, timeout=60)
+                        capture_output=True, text=True, timeout=120)
+
+
+def run_grid(script, args=(), **env):
+  """The grid of commands/<script>, in-process: (exit status, stdout, stderr)."""
+  out, err = io.StringIO(), io.StringIO()
+  argv = ['--studentnet=' + STUDENTNETS[script], *args]
+  try:
+    status = grid_cli.main(argv, env, root=str(REPO_ROOT), out=out, err=err)
+  except UsageError as e:
+    status, err = 2, io.StringIO(str(e))
+  return subprocess.CompletedProcess(argv, status, out.getvalue(), err.getvalue())
+
+
+def golden(name, **replace):
+  text = (GOLDEN / name).read_text()
+  for key, value in {'<REPO_ROOT>': str(REPO_ROOT), **replace}.items():
+    text = text.replace(key, value)
+  return text
 
 
 def parse_dry_run(stdout):
@@ -76,12 +117,63 @@ def by_run(runs, studentnet):
   return table
 
 
-def test_bash_syntax():
+def write_manifests(root, levels):
+  for ds, noise, realized in levels:
+    directory = root / ds / noise
+    directory.mkdir(parents=True)
+    (directory / 'manifest.json').write_text(
+        '{\n  "noise_type": "human",\n  "realized_noise": %s,\n  "seed": 0\n}\n' % realized)
+
+
+# ---------------------------------------------------------------------------------------------
+# The scripts: short, and printing what they printed before they became Python.
+
+
+def test_bash_syntax_and_length():
   scripts = sorted(COMMANDS.glob('*.sh'))
-  assert {p.name for p in scripts} >= {'lib.sh', *SCRIPTS}
+  assert {p.name for p in scripts} == {*SCRIPTS, 'training_mentornet_command.sh',
+                                       'train_mentornet_dd_small.sh'}
   for path in scripts:
     result = subprocess.run(['bash', '-n', str(path)], capture_output=True, text=True)
     assert result.returncode == 0, (path, result.stderr)
+    assert len(path.read_text().splitlines()) <= 40, path
+
+
+@pytest.mark.parametrize('script', SCRIPTS)
+@pytest.mark.parametrize('num_gpus', ['1', '8'])
+def test_dry_run_prints_the_original_lines(script, num_gpus):
+  result = run_script(script, DRY_RUN='1', NUM_GPUS=num_gpus)
+  assert result.returncode == 0, result.stderr
+  name = '%s_gpus%s.txt' % (script[:-3], num_gpus)
+  assert result.stdout == golden(name)
+
+
+def test_training_mentornet_command_dry_run_prints_the_original_lines():
+  result = run_script('training_mentornet_command.sh', DRY_RUN='1')
+  assert result.returncode == 0, result.stderr
+  assert result.stdout == golden('training_mentornet_command.txt')
+
+
+@pytest.mark.parametrize('script', SCRIPTS)
+def test_written_loss_p_prints_the_original_lines(script):
+  result = run_grid(script, DRY_RUN='1', NUM_GPUS='2', LOSS_P='written')
+  assert result.returncode == 0, result.stderr
+  assert result.stdout == golden('%s_written.txt' % script[:-3])
+
+
+def test_human_noise_prints_the_original_lines(tmp_path):
+  write_manifests(tmp_path, (('cifar10', 'human_worse_label', 0.4021),
+                             ('cifar10', 'human_aggre_label', 0.0903)))
+  result = run_grid(SCRIPTS[0], DRY_RUN='1', NUM_GPUS='2', LOSS_P='written',
+                    DATA_ROOT=str(tmp_path), DATASETS='cifar10',
+                    NOISE_FRACTIONS='0.2,human_worse_label,human_aggre_label')
+  assert result.returncode == 0, result.stderr
+  assert result.stdout == golden('train_studentnet_resnet_human_noise.txt',
+                                 **{'<DATA_ROOT>': str(tmp_path)})
+
+
+# ---------------------------------------------------------------------------------------------
+# The grid, in-process.
 
 
 @pytest.mark.parametrize('script,studentnet,steps', [
@@ -89,7 +181,7 @@ def test_bash_syntax():
     ('train_studentnet_inception.sh', 'inception', '120000'),
 ])
 def test_dry_run_lists_every_run(script, studentnet, steps):
-  result = run_script(script, DRY_RUN='1', NUM_GPUS='2')
+  result = run_grid(script, DRY_RUN='1', NUM_GPUS='2')
   assert result.returncode == 0, result.stderr
   runs = parse_dry_run(result.stdout)
   assert len(runs) == 30
@@ -127,10 +219,10 @@ def test_dry_run_lists_every_run(script, studentnet, steps):
 
 def test_resnet_settings_of_the_original():
   """The original commands' settings; p = 0.7 (what the original ran) unless LOSS_P=written."""
-  runs = by_run(parse_dry_run(run_script(SCRIPTS[0], DRY_RUN='1', NUM_GPUS='2').stdout),
+  runs = by_run(parse_dry_run(run_grid(SCRIPTS[0], DRY_RUN='1', NUM_GPUS='2').stdout),
                 'resnet101')
-  written = by_run(parse_dry_run(run_script(SCRIPTS[0], ['--loss_p=written'], DRY_RUN='1',
-                                            NUM_GPUS='2').stdout), 'resnet101')
+  written = by_run(parse_dry_run(run_grid(SCRIPTS[0], ['--loss_p=written'], DRY_RUN='1',
+                                          NUM_GPUS='2').stdout), 'resnet101')
   assert {flags(t).get('loss_p_percentile') for t, _ in runs.values()} == {None, '0.7'}
   for key, (train, evaluation) in runs.items():
     f, w = flags(train), flags(written[key][0])
@@ -159,41 +251,41 @@ def test_resnet_settings_of_the_original():
 
 
 def test_inception_settings_of_the_original():
-  runs = by_run(parse_dry_run(run_script(SCRIPTS[1], DRY_RUN='1', NUM_GPUS='2',
-                                         LOSS_P='written').stdout), 'inception')
+  runs = by_run(parse_dry_run(run_grid(SCRIPTS[1], DRY_RUN='1', NUM_GPUS='2',
+                                       LOSS_P='written').stdout), 'inception')
   f = flags(runs[('cifar10', '0.4', 'mentornet_dd')][0])
   assert f['trained_mentornet_dir'] == 'mentornet_models/models/nl_0.2_percentile_90/mentornet_dd'
   assert f['fixed_epoch_after_burn_in'] is True and f['burn_in_epoch'] == '18'
   assert f['loss_p_percentile'] == '0.6'
   assert f['example_dropout_rates'] == '0.5,17,0.05,83'
-  runs = by_run(parse_dry_run(run_script(SCRIPTS[1], DRY_RUN='1', NUM_GPUS='2').stdout),
+  runs = by_run(parse_dry_run(run_grid(SCRIPTS[1], DRY_RUN='1', NUM_GPUS='2').stdout),
                 'inception')
   assert flags(runs[('cifar10', '0.4', 'mentornet_dd')][0])['loss_p_percentile'] == '0.7'
 
 
 def test_resnet_devices_alternate_between_training_and_eval():
-  runs = parse_dry_run(run_script(SCRIPTS[0], DRY_RUN='1', NUM_GPUS='2').stdout)
+  runs = parse_dry_run(run_grid(SCRIPTS[0], DRY_RUN='1', NUM_GPUS='2').stdout)
   devices = [flags(argv)['device_id'] for run in runs for argv in run]
   assert devices == ['0', '1'] * 30
-  runs = parse_dry_run(run_script(SCRIPTS[0], DRY_RUN='1', NUM_GPUS='4').stdout)
+  runs = parse_dry_run(run_grid(SCRIPTS[0], DRY_RUN='1', NUM_GPUS='4').stdout)
   pairs = [(flags(t)['device_id'], flags(e)['device_id']) for t, e in runs]
   assert pairs[:4] == [('0', '1'), ('2', '3'), ('0', '1'), ('2', '3')]
-  runs = parse_dry_run(run_script(SCRIPTS[0], DRY_RUN='1', NUM_GPUS='1').stdout)
+  runs = parse_dry_run(run_grid(SCRIPTS[0], DRY_RUN='1', NUM_GPUS='1').stdout)
   assert {flags(argv)['device_id'] for run in runs for argv in run} == {'0'}
 
 
 def test_inception_runs_alternate_gpus_and_share_one_with_eval():
-  runs = parse_dry_run(run_script(SCRIPTS[1], DRY_RUN='1', NUM_GPUS='2').stdout)
+  runs = parse_dry_run(run_grid(SCRIPTS[1], DRY_RUN='1', NUM_GPUS='2').stdout)
   pairs = [(flags(t)['device_id'], flags(e)['device_id']) for t, e in runs]
   assert pairs == [('0', '0'), ('1', '1')] * 15
-  runs = parse_dry_run(run_script(SCRIPTS[1], DRY_RUN='1', NUM_GPUS='2', GPUS_PER_RUN='2').stdout)
+  runs = parse_dry_run(run_grid(SCRIPTS[1], DRY_RUN='1', NUM_GPUS='2', GPUS_PER_RUN='2').stdout)
   assert [flags(argv)['device_id'] for run in runs for argv in run] == ['0', '1'] * 30
 
 
 def test_subsets_roots_and_flags():
-  result = run_script(SCRIPTS[0], ['--dry_run', '--num_gpus=2', '--methods=mentornet_dd',
-                                   '--noise_fractions', '0.4'],
-                      DATASETS='cifar100', OUTPUT_ROOT='/tmp/out', DATA_ROOT='/d')
+  result = run_grid(SCRIPTS[0], ['--dry_run', '--num_gpus=2', '--methods=mentornet_dd',
+                                 '--noise_fractions', '0.4'],
+                    DATASETS='cifar100', OUTPUT_ROOT='/tmp/out', DATA_ROOT='/d')
   assert result.returncode == 0, result.stderr
   [(train, evaluation)] = parse_dry_run(result.stdout)
   f, e = flags(train), flags(evaluation)
@@ -201,24 +293,20 @@ def test_subsets_roots_and_flags():
   assert f['data_dir'] == '/d/cifar100/0.4'
   assert e['data_dir'] == '/d/cifar100/val'
   assert e['eval_dir'] == '/tmp/out/cifar100/resnet101/0.4/mentornet_dd/eval_val'
-  result = run_script(SCRIPTS[1], DRY_RUN='1', METHODS='baseline, self_paced',
-                      DATASETS='cifar10', NOISE_FRACTIONS='0.2,0.8')
+  result = run_grid(SCRIPTS[1], DRY_RUN='1', METHODS='baseline, self_paced',
+                    DATASETS='cifar10', NOISE_FRACTIONS='0.2,0.8')
   assert len(parse_dry_run(result.stdout)) == 4
 
 
 def test_human_noise_directories_take_the_settings_of_the_nearest_fraction(tmp_path):
-  for ds, noise, realized in (('cifar10', 'human_worse_label', 0.4021),
-                              ('cifar10', 'human_aggre_label', 0.0903),
-                              ('cifar100', 'human_noisy_label', 0.7)):
-    directory = tmp_path / ds / noise
-    directory.mkdir(parents=True)
-    (directory / 'manifest.json').write_text(
-        '{\n  "noise_type": "human",\n  "realized_noise": %s,\n  "seed": 0\n}\n' % realized)
+  write_manifests(tmp_path, (('cifar10', 'human_worse_label', 0.4021),
+                             ('cifar10', 'human_aggre_label', 0.0903),
+                             ('cifar100', 'human_noisy_label', 0.7)))
   # The written percentiles differ per noise level (with the default LOSS_P=effective every
   # method runs p = 0.7, as the original did), so they show which level was picked.
-  result = run_script(SCRIPTS[0], ['--dry_run', '--methods=baseline,mentornet_pd,mentornet_dd'],
-                      DATA_ROOT=str(tmp_path), DATASETS='cifar10', LOSS_P='written',
-                      NOISE_FRACTIONS='human_worse_label,human_aggre_label')
+  result = run_grid(SCRIPTS[0], ['--dry_run', '--methods=baseline,mentornet_pd,mentornet_dd'],
+                    DATA_ROOT=str(tmp_path), DATASETS='cifar10', LOSS_P='written',
+                    NOISE_FRACTIONS='human_worse_label,human_aggre_label')
   assert result.returncode == 0, result.stderr
   runs = by_run(parse_dry_run(result.stdout), 'resnet101')
   assert len(runs) == 6
@@ -229,15 +317,15 @@ def test_human_noise_directories_take_the_settings_of_the_nearest_fraction(tmp_p
       'loss_p_percentile'] == '0.8'
   assert flags(runs[('cifar10', 'human_worse_label', 'mentornet_pd')][0])[
       'loss_p_percentile'] == '0.75'
-  result = run_script(SCRIPTS[1], ['--dry_run', '--methods=mentornet_pd'], DATASETS='cifar100',
-                      DATA_ROOT=str(tmp_path), NOISE_FRACTIONS='human_noisy_label',
-                      LOSS_P='written')
+  result = run_grid(SCRIPTS[1], ['--dry_run', '--methods=mentornet_pd'], DATASETS='cifar100',
+                    DATA_ROOT=str(tmp_path), NOISE_FRACTIONS='human_noisy_label',
+                    LOSS_P='written')
   runs = by_run(parse_dry_run(result.stdout), 'inception')
   assert flags(runs[('cifar100', 'human_noisy_label', 'mentornet_pd')][0])[
       'loss_p_percentile'] == '0.5'
   # No manifest: refused before any command.
-  result = run_script(SCRIPTS[0], ['--dry_run'], DATA_ROOT=str(tmp_path), DATASETS='cifar100',
-                      NOISE_FRACTIONS='0.4,human_worse_label')
+  result = run_grid(SCRIPTS[0], ['--dry_run'], DATA_ROOT=str(tmp_path), DATASETS='cifar100',
+                    NOISE_FRACTIONS='0.4,human_worse_label')
   assert result.returncode == 2 and 'code/cifar_train' not in result.stdout
   assert 'cifar100/human_worse_label/manifest.json is missing' in result.stderr
 
@@ -250,7 +338,7 @@ def test_human_noise_directories_take_the_settings_of_the_nearest_fraction(tmp_p
     (('--loss_p=typed',), {}, "invalid choice: 'typed'"),
 ])
 def test_bad_settings_are_refused(args, env, message):
-  result = run_script(SCRIPTS[0], args, DRY_RUN='1', **env)
+  result = run_grid(SCRIPTS[0], args, DRY_RUN='1', **env)
   assert result.returncode != 0
   assert message in result.stderr
   assert 'code/cifar_train' not in result.stdout
@@ -270,9 +358,10 @@ def test_runs_are_launched_and_waited_for(tmp_path):
   fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
   log = tmp_path / 'calls.txt'
   out = tmp_path / 'out'
-  result = run_script(SCRIPTS[0], PYTHON=str(fake), FAKE_LOG=str(log), OUTPUT_ROOT=str(out),
-                      DATA_ROOT=str(tmp_path / 'data'), NUM_GPUS='4', DATASETS='cifar10',
-                      METHODS='baseline,mentornet_dd', EVAL_GRACE_SECS='5')
+  result = run_grid(SCRIPTS[0], PYTHON=str(fake), FAKE_LOG=str(log), OUTPUT_ROOT=str(out),
+                    DATA_ROOT=str(tmp_path / 'data'), NUM_GPUS='4', DATASETS='cifar10',
+                    METHODS='baseline,mentornet_dd', EVAL_GRACE_SECS='5',
+                    PATH=os.environ['PATH'])
   assert result.returncode == 1, result.stdout + result.stderr
   assert 'cifar10 noise=0.4 baseline' in result.stderr
   assert 'cifar10 noise=0.4 mentornet_dd' in result.stderr
@@ -288,6 +377,80 @@ def test_runs_are_launched_and_waited_for(tmp_path):
   devices = {(c.split()[0], w) for c in calls for w in c.split() if w.startswith('--device_id=')}
   assert {d for s, d in devices if s == 'code/cifar_eval.py'} <= {'--device_id=1', '--device_id=3'}
   assert {d for s, d in devices if s != 'code/cifar_eval.py'} <= {'--device_id=0', '--device_id=2'}
+
+
+def test_unknown_flag_is_one_line_and_exit_2():
+  result = run_script(SCRIPTS[0], ['--no_such_flag=1'])
+  assert result.returncode == 2
+  assert result.stderr == 'mentornet-grid: error: unknown flag --no_such_flag (see --help)\n'
+  assert result.stdout == ''
+
+
+def test_help_lists_every_setting_with_the_studentnets_defaults():
+  result = run_grid(SCRIPTS[1], ['--help'])
+  assert result.returncode == 0
+  for name in grid_cli.SETTINGS:
+    assert '\n  %s ' % name in result.stdout or '\n  %s=' % name in result.stdout, name
+  assert '[120000]' in result.stdout
+  assert 'both on one GPU\n                     [1]' in result.stdout
+  assert '[39000]' in run_grid(SCRIPTS[0], ['-h']).stdout
+
+
+def test_settings_flags_win_over_the_environment():
+  values, help_asked = settings_lib.parse(
+      ['--num-gpus', '4', '-n', '--methods=a,b'], ('NUM_GPUS', 'METHODS', 'DRY_RUN', 'DATA_ROOT'),
+      {'NUM_GPUS': '2', 'DATA_ROOT': '/d'})
+  assert values == {'NUM_GPUS': '4', 'METHODS': 'a,b', 'DRY_RUN': '1', 'DATA_ROOT': '/d'}
+  assert not help_asked
+  with pytest.raises(UsageError, match="unexpected argument 'x'"):
+    settings_lib.parse(['x'], ('DRY_RUN',), {})
+  with pytest.raises(UsageError, match='--num_gpus needs a value'):
+    settings_lib.parse(['--num_gpus'], ('NUM_GPUS',), {})
+
+
+def test_skip_eval_max_parallel_and_empty_eval_timeout():
+  result = run_grid(SCRIPTS[0], DRY_RUN='1', NUM_GPUS='4', SKIP_EVAL='1', METHODS='baseline',
+                    MAX_PARALLEL='0', MAX_STEPS='100')
+  runs = parse_dry_run(result.stdout)
+  assert [e for _, e in runs] == [None] * 6
+  assert [flags(t)['device_id'] for t, _ in runs] == ['0', '2', '0', '2', '0', '2']
+  assert {flags(t)['max_number_of_steps'] for t, _ in runs} == {'100'}
+  assert '# [1/6] cifar10 noise=0.2 baseline: train on GPU 0\n' in result.stdout
+  result = run_grid(SCRIPTS[0], ['--eval_timeout_secs='], DRY_RUN='1', METHODS='baseline',
+                    EXTRA_EVAL_FLAGS='--batch_size=50 --a=b')
+  [(_, evaluation)] = parse_dry_run(result.stdout)[:1]
+  assert 'eval_timeout_secs' not in flags(evaluation)
+  assert evaluation[-2:] == ['--batch_size=50', '--a=b']
+
+
+def test_format_command_quotes_only_what_needs_it():
+  assert grid.format_command(['python', 'a.py', '--x=1,2', "--y=it's here"]) == (
+      "python a.py --x=1,2 '--y=it'\\''s here'")
+  assert shlex.split(grid.format_command(['a b', "c'd", '[x]'])) == ['a b', "c'd", '[x]']
+
+
+def test_interrupt_stops_the_runs(tmp_path):
+  """SIGTERM (as Ctrl-C) to the grid stops every training run and eval job; exit 130."""
+  fake = tmp_path / 'fake_python'
+  fake.write_text('#!/bin/bash\necho $$ >> "$FAKE_PIDS"\nexec sleep 60\n')
+  fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+  pids = tmp_path / 'pids'
+  env = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES}
+  env.update(PYTHON=str(fake), FAKE_PIDS=str(pids), OUTPUT_ROOT=str(tmp_path / 'out'),
+             DATA_ROOT=str(tmp_path / 'data'), NUM_GPUS='2', DATASETS='cifar10',
+             METHODS='baseline', NOISE_FRACTIONS='0.2')
+  process = subprocess.Popen(['bash', str(COMMANDS / SCRIPTS[0])], env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+  deadline = time.time() + 30
+  while time.time() < deadline and not (pids.exists() and len(pids.read_text().split()) == 2):
+    time.sleep(0.1)
+  process.send_signal(signal.SIGTERM)
+  stdout, stderr = process.communicate(timeout=30)
+  assert process.returncode == 130, stdout + stderr
+  assert 'interrupted, stopping the runs' in stderr
+  for pid in map(int, pids.read_text().split()):
+    with pytest.raises(ProcessLookupError):
+      os.kill(pid, 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,14 +567,59 @@ def test_cli(results_root):
   assert result.returncode == 1 and 'no eval_val/accuracy.csv' in result.stderr
 
 
+# ---------------------------------------------------------------------------------------------
+# The MentorNet-learning pipelines.
+
+
+def run_learn_shipped(args=(), **env):
+  out = io.StringIO()
+  status = learn_shipped.main(list(args), env, root=str(REPO_ROOT), out=out)
+  return status, [line[2:] for line in out.getvalue().splitlines() if line.startswith('+ ')]
+
+
+def test_learn_shipped_models_and_dd_from_csv():
+  status, lines = run_learn_shipped(['out', 'scratch'], DRY_RUN='1', MODELS='focal_loss dd',
+                                    DD_FROM_CSV='1', PYTHON='py -u')
+  assert status == 0
+  assert lines == [
+      'py -u code/training_mentornet/data_generator.py --outdir=scratch/data/focal_loss '
+      '--vstar_fn=vstar_focal_loss --vstar_gamma=2 --sample_size=100000 --seed=0',
+      'py -u code/training_mentornet/train.py --train_dir=scratch/train/focal_loss '
+      '--data_path=scratch/data/focal_loss --max_step_train=3e4 --learning_rate=0.1 --seed=0 '
+      '--export_dir=out/focal_loss/focal_loss_mentornet',
+      'py -u code/training_mentornet/data_generator.py --vstar_fn=data_driven '
+      '--input_csv_filename=mentornet_models/studentnet_dump_csv/nl_0.2.csv '
+      '--outdir=scratch/data/dd --seed=0',
+      'py -u code/training_mentornet/train.py --train_dir=scratch/train/dd '
+      '--data_path=scratch/data/dd/nl_0.2_percentile_90 --max_step_train=3e4 '
+      '--learning_rate=0.1 --seed=0 --export_dir=out/nl_0.2_percentile_90/mentornet_dd']
+  with pytest.raises(UsageError, match='unknown MODELS nope'):
+    run_learn_shipped(MODELS='nope,dd')
+
+
+def test_run_steps_stops_at_a_failed_command(tmp_path):
+  calls = []
+  steps = [pipelines.Step(call=lambda: calls.append(1), text='first'),
+           pipelines.Step((sys.executable, '-c', 'raise SystemExit(3)')),
+           pipelines.Step(call=lambda: calls.append(2), text='never')]
+  out = io.StringIO()
+  assert pipelines.run_steps(steps, out=out) == 3
+  assert calls == [1]
+  assert out.getvalue().startswith('+ first\n  (0 s)\n+ %s -c raise' % sys.executable)
+
+
 def test_small_dd_pipeline_takes_its_regime_from_reproduce_small(tmp_path):
-  """DRY_RUN of train_mentornet_dd_small.sh: the StudentNet, dump and percentile follow
+  """The dry run of train_mentornet_dd_small.sh: the StudentNet, dump and percentile follow
   reproduce_small's defaults (222 a class, flip only, 1,600 steps, p = 0.6 at 40% noise)."""
-  result = run_script('train_mentornet_dd_small.sh', [str(tmp_path / 'dd'), str(tmp_path / 's')],
-                      DRY_RUN='1', PYTHON=sys.executable)
-  assert result.returncode == 0, result.stderr[-2000:]
-  lines = [line[2:] for line in result.stdout.splitlines() if line.startswith('+ ')]
-  assert "'symmetric', 222)" in lines[0]
+  from mentornet.cli import mentornet_dd_small  # pylint: disable=import-outside-toplevel
+  out = io.StringIO()
+  status = mentornet_dd_small.main([str(tmp_path / 'dd'), str(tmp_path / 's'), '--dry_run'], {},
+                                   root=str(REPO_ROOT), out=out)
+  assert status == 0
+  lines = [line[2:] for line in out.getvalue().splitlines() if line.startswith('+ ')]
+  assert lines[0].startswith('reproduce_small.prepare_data(')
+  assert "examples_per_class=222, noise_type='symmetric', val_fraction=0.1" in lines[0]
+  assert "noise_fraction=0.4, seed=10, data_root='%s/data')" % (tmp_path / 's') in lines[0]
   stages = [shlex.split(line) for line in lines if 'cifar_train_baseline.py' in line]
   assert [argv[-2] for argv in stages] == [f'--max_number_of_steps={s}' for s in
                                            (288, 640, 960, 1280, 1440, 1584, 1600)]

@@ -1,11 +1,7 @@
 """The one table of per-method settings (mentornet.config.method_settings) and its readers."""
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT
 from mentornet.config import method_settings
 
 # The values written as --loss_p_precentile in google/mentornet's commands/ scripts.
@@ -47,18 +43,12 @@ def test_mentornet_dd_settings_per_studentnet():
   assert inception["loss_p_percentile"] == 0.7
 
 
-def test_cli_prints_the_rows_lib_sh_reads():
-  script = REPO_ROOT / "code" / "mentornet" / "method_settings.py"
-  out = subprocess.run([sys.executable, str(script), "--studentnet=inception", "--loss_p=written"],
-                       capture_output=True, text=True, check=True, timeout=60).stdout
-  rows = {line.split(" | ")[0]: line.split(" | ") for line in out.splitlines()}
-  assert rows["mentornet_dd"] == ["mentornet_dd", "yes", "nl_0.2_percentile_90/mentornet_dd",
-                                  "0.2:0.8,0.4:0.6,0.8:0.5", "18", "yes", "0.5,17,0.05,83"]
-  assert rows["baseline"] == ["baseline", "yes", "-", "-", "-", "-", "-"]
-  assert rows["spcl_linear"][1:4] == ["no", "spcl_linear/spcl_linear_mentornet", "0.7"]
-  bad = subprocess.run([sys.executable, str(script), "--loss_p=typed"], capture_output=True,
-                       text=True, timeout=60)
-  assert bad.returncode == 2 and "invalid choice: 'typed'" in bad.stderr
+def test_nearest_noise_fraction_is_the_one_nearest_rule():
+  assert method_settings.nearest_noise_fraction(0.4021) == 0.4
+  assert method_settings.nearest_noise_fraction(0.0903) == 0.2
+  assert method_settings.nearest_noise_fraction(0.7) == 0.8
+  assert method_settings.nearest_noise_fraction(0.5, (0.25, 0.75)) == 0.25  # the first on a tie
+  assert method_settings.written_loss_p_percentile("mentornet_dd", 0.0903) == 0.8
 
 
 def test_quickstart_reads_mentornet_pd_from_the_table():

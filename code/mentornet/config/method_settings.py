@@ -1,9 +1,9 @@
 """The per-method settings of the original commands: the one table every caller reads.
 
 google/mentornet's commands/train_studentnet_{resnet,inception}.sh ran each method (curriculum)
-with a MentorNet and the hyper-parameters below. `commands/train_studentnet_*.sh` (through
-`commands/lib.sh`, which runs this file), `commands/collect_results.py`,
-`commands/reproduce_small.py` and `mentornet-quickstart` all read them from here.
+with a MentorNet and the hyper-parameters below. The command grid (`mentornet.experiments.grid`,
+behind `commands/train_studentnet_*.sh`), `commands/collect_results.py`, reproduce_small and
+`mentornet-quickstart` all read them from here.
 
 The loss percentile p: the original commands pass `--loss_p_precentile`, a misspelling of the
 flag the code defines (`--loss_p_percentile`, default 0.7). TF 1.8's `tf.app.run`
@@ -14,21 +14,23 @@ that; `loss_p="written"` gives the values written in the commands (0.75 / 0.6 / 
 `loss_p="clean_share"` gives p = 1 - noise fraction (at least 0.1), the share of right labels,
 which `commands/reproduce_small.py`'s reduced regime uses (docs/regime_study.md).
 
-Standard library only: the shell scripts run it with any python3.
-  python3 code/mentornet/config/method_settings.py --studentnet=resnet101 --loss_p=written
-prints the table as `commands/lib.sh` reads it.
+A noise level between the table's fractions (e.g. the measured rate of human noise) takes the
+written p of the nearest fraction; `nearest_noise_fraction` is the project's one nearest rule.
+Standard library only.
 """
-import argparse
 import dataclasses
-import sys
 
 from mentornet.config.defaults import ORIGINAL_LOSS_MOVING_AVERAGE_DECAY
 from mentornet.config.defaults import ORIGINAL_LOSS_P_PERCENTILE
+
 LOSS_P_MODES = ("effective", "written", "clean_share")
 DEFAULT_LOSS_P = "effective"
 # --loss_p=clean_share: p = 1 - noise fraction, rounded to 0.01, never below this.
 MIN_CLEAN_SHARE_LOSS_P = 0.1
 STUDENTNETS = ("resnet101", "inception")
+# The shipped MentorNets, relative to the repository root; the table's `mentornet` paths are
+# relative to it.
+MENTORNET_MODELS_ROOT = "mentornet_models/models"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +93,11 @@ def _check_loss_p(loss_p):
     raise ValueError(f"loss_p must be one of {', '.join(LOSS_P_MODES)}, not {loss_p!r}")
 
 
+def nearest_noise_fraction(noise_level, fractions=NOISE_FRACTIONS):
+  """The fraction of `fractions` nearest `noise_level` (the first one on a tie)."""
+  return min(fractions, key=lambda fraction: abs(fraction - noise_level))
+
+
 def written_loss_p_percentile(name, noise_fraction):
   """p written in the original commands for the nearest noise fraction (0.7 where none)."""
   written = get_method(name).written_loss_p
@@ -98,7 +105,7 @@ def written_loss_p_percentile(name, noise_fraction):
     return ORIGINAL_LOSS_P_PERCENTILE
   if written[0][0] is None:
     return written[0][1]
-  return min(written, key=lambda item: abs(item[0] - noise_fraction))[1]
+  return dict(written)[nearest_noise_fraction(noise_fraction, [noise for noise, _ in written])]
 
 
 def loss_p_percentile(name, noise_fraction, loss_p=DEFAULT_LOSS_P):
@@ -140,45 +147,3 @@ def curriculum_settings(name, noise_fraction, studentnet="resnet101", loss_p=DEF
           "fixed_epoch_after_burn_in": method.fixed_epoch_after_burn_in,
           "loss_moving_average_decay": ORIGINAL_LOSS_MOVING_AVERAGE_DECAY,
           "example_dropout_rates": example_dropout_rates(name, studentnet)}
-
-
-def shell_rows(studentnet, loss_p=DEFAULT_LOSS_P):
-  """The table as commands/lib.sh reads it, one line a method:
-
-  `method | original yes|no | mentornet path or - | p (or noise:p,...) | burn_in_epoch |
-  fixed yes|no | example_dropout_rates`.
-  """
-  _check_loss_p(loss_p)
-  rows = []
-  for name, method in METHODS.items():
-    original = "yes" if method.original_dir else "no"
-    if method.curriculum == "baseline":
-      rows.append(f"{name} | {original} | - | - | - | - | -")
-      continue
-    if loss_p == "written" and method.written_loss_p and method.written_loss_p[0][0] is not None:
-      pct = ",".join(f"{noise:g}:{p:g}" for noise, p in method.written_loss_p)
-    elif loss_p == "clean_share":
-      pct = ",".join(f"{noise:g}:{loss_p_percentile(name, noise, loss_p):g}"
-                     for noise in NOISE_FRACTIONS)
-    else:
-      pct = f"{loss_p_percentile(name, NOISE_FRACTIONS[0], loss_p):g}"
-    rows.append(" | ".join([
-        name, original, method.mentornet, pct, str(method.burn_in_epoch),
-        "yes" if method.fixed_epoch_after_burn_in else "no",
-        example_dropout_rates(name, studentnet)]))
-  return rows
-
-
-def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-  parser.add_argument("--studentnet", default="resnet101", choices=STUDENTNETS)
-  parser.add_argument("--loss_p", default=DEFAULT_LOSS_P, choices=LOSS_P_MODES,
-                      help="effective: p = 0.7 as the original ran; written: the commands' "
-                      "values; clean_share: 1 - noise fraction")
-  args = parser.parse_args(argv)
-  print("\n".join(shell_rows(args.studentnet, args.loss_p)))
-  return 0
-
-
-if __name__ == "__main__":
-  sys.exit(main())
