@@ -51,3 +51,87 @@ def test_logits_are_float32_under_mixed_policies_and_checkpoints_fit(studentnet,
   assert [(v.path, v.shape, v.dtype) for v in student.weights] == [
       (v.path, v.shape, v.dtype) for v in float32_student.weights]
   tf.train.Checkpoint(student=student).restore(path).assert_consumed()
+
+
+# ---------------------------------------------------------------------------- item 2
+
+
+def test_recorded_policy_falls_back_to_float32(tmp_path):
+  assert precision.recorded_policy({"mixed_precision": "mixed_bfloat16"}) == "mixed_bfloat16"
+  assert precision.recorded_policy({}) == "none"
+  assert precision.recorded_policy({"mixed_precision": "auto"}) == "none"
+  assert precision.run_policy(str(tmp_path)) == "none"  # No train_config.json.
+
+
+@pytest.fixture(scope="module")
+def bf16_run(tmp_path_factory):
+  """A 3-step baseline run in mixed_bfloat16 and its in-run evaluations (the in-run model, as
+  `learning_curves.LearningCurves` evaluates it): test (accuracy, loss), train losses by id."""
+  root = tmp_path_factory.mktemp("bf16_run")
+  data_dir = make_tiny_noisy_cifar(root, num_train=32, num_test=24, num_shards=1)
+  config = train_config.TrainConfig(
+      train_log_dir=str(root / "train"), data_dir=str(data_dir / "0.4"), batch_size=8,
+      max_number_of_steps=3, mixed_precision="mixed_bfloat16", verbose=0, trust_report=False,
+      **TINY)
+  result = training_loop.run_training(config, _baseline)
+  student = result["model"].student
+  assert student.dtype_policy.name == "mixed_bfloat16"
+  test_split = data_lib.describe_split(str(data_dir / "val"), "cifar10", "test")
+  test = evaluation.evaluate_student(
+      student, data_lib.make_dataset(test_split, "cifar10", 8, training=False))
+  train = evaluation.per_example_pass(
+      student, data_lib.make_dataset(result["split"], "cifar10", 8, training=False))
+  keras.mixed_precision.set_global_policy("float32")  # The tools must set it themselves.
+  return {"root": root, "data_dir": data_dir, "config": config, "result": result,
+          "test": test, "train_losses": dict(zip(train["id"].tolist(), train["loss"]))}
+
+
+def _printed(accuracy, loss):
+  """As the eval job's CSV writes them (its printed line has fewer digits)."""
+  return f"{accuracy:.6f}", f"{loss:.6f}"
+
+
+def test_eval_job_evaluates_in_the_runs_precision(bf16_run):
+  train_dir = bf16_run["root"] / "train"
+  evaluator = evaluation.CheckpointEvaluator(
+      "resnet101", "cifar10", str(bf16_run["data_dir"] / "val"), "test", 8,
+      studentnets.StudentNetConfig(sync_batch_norm=False, **TINY))
+  (step, accuracy, loss), = evaluation.run_eval_job(
+      evaluator, str(train_dir), str(bf16_run["root"] / "eval"), run_once=True)
+  assert step == 3 and _printed(accuracy, loss) == _printed(*bf16_run["test"])
+  assert evaluator.mixed_precision == "mixed_bfloat16"
+  assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_trust_report_restore_evaluates_in_the_runs_precision(bf16_run):
+  record = train_config.read_train_config(str(bf16_run["root"] / "train"))
+  config = train_config.config_from_record(record)
+  model, _ = trust_report.restore_model(
+      config, bf16_run["result"]["latest_checkpoint"],
+      curriculum_factory.make_curriculum_factory(config.curriculum, config.curriculum_settings))
+  assert keras.mixed_precision.global_policy().name == "float32"
+  assert model.student.dtype_policy.name == "mixed_bfloat16"
+  test_split = data_lib.describe_split(str(bf16_run["data_dir"] / "val"), "cifar10", "test")
+  got = evaluation.evaluate_student(
+      model.student, data_lib.make_dataset(test_split, "cifar10", 8, training=False))
+  assert _printed(*got) == _printed(*bf16_run["test"])
+  # A config whose record had no policy ("auto" filled in) uses the checkpoint directory's.
+  unresolved = train_config.config_from_record(record, mixed_precision="auto")
+  model, _ = trust_report.restore_model(unresolved, bf16_run["result"]["latest_checkpoint"],
+                                        _baseline)
+  assert model.student.dtype_policy.name == "mixed_bfloat16"
+
+
+def test_studentnet_dump_computes_in_the_runs_precision(bf16_run, tmp_path):
+  train_dir = str(bf16_run["root"] / "train")
+  settings = studentnet_dump.resolve_settings(train_dir, log=lambda *_: None)
+  assert settings.mixed_precision == "mixed_bfloat16"
+  output = tmp_path / "dump.csv"
+  studentnet_dump.dump_studentnet(train_dir, str(bf16_run["data_dir"] / "0.4"), str(output),
+                                  settings, batch_size=8, batch_norm_mode="inference",
+                                  log=lambda *_: None)
+  assert keras.mixed_precision.global_policy().name == "float32"
+  rows = [line.split() for line in output.read_text().splitlines()]
+  assert len(rows) == 32
+  for example_id, _, _, _, loss in rows:
+    assert loss == f"{bf16_run['train_losses'][int(example_id)]:.6f}"
