@@ -135,3 +135,32 @@ def test_studentnet_dump_computes_in_the_runs_precision(bf16_run, tmp_path):
   assert len(rows) == 32
   for example_id, _, _, _, loss in rows:
     assert loss == f"{bf16_run['train_losses'][int(example_id)]:.6f}"
+
+
+# ---------------------------------------------------------------------------- item 3
+
+
+def test_resume_keeps_the_recorded_precision_unless_another_is_asked(tiny_cifar, tmp_path,
+                                                                     monkeypatch):
+  """A float32 run resumed with the default --mixed_precision=auto on a machine whose CPU has
+  bf16 instructions continues in float32; an explicit other policy is used and recorded."""
+  monkeypatch.setattr(precision, "cpu_has_bf16_instructions", lambda *unused: True)
+  assert precision.resolve_mixed_precision("auto") == "mixed_bfloat16"
+
+  def train(steps, policy):
+    config = train_config.TrainConfig(
+        train_log_dir=str(tmp_path / "train"), data_dir=str(tiny_cifar / "0.4"), batch_size=16,
+        max_number_of_steps=steps, mixed_precision=policy, verbose=0, trust_report=False,
+        **TINY)
+    result = training_loop.run_training(config, _baseline)
+    record = json.loads((tmp_path / "train" / train_config.CONFIG_FILE).read_text())
+    return result["model"].student.dtype_policy.name, record
+
+  assert train(2, "none")[0] == "float32"
+  policy, record = train(2, "auto")  # Already at step 2: builds, records, stops.
+  assert policy == "float32" and record["mixed_precision"] == "none"
+  assert "changes" not in record
+  policy, record = train(2, "mixed_bfloat16")
+  assert policy == "mixed_bfloat16" and record["mixed_precision"] == "mixed_bfloat16"
+  assert record["changes"] == [{"step": 2, "changed": {"mixed_precision": ["none",
+                                                                          "mixed_bfloat16"]}}]
