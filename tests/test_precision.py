@@ -164,3 +164,61 @@ def test_resume_keeps_the_recorded_precision_unless_another_is_asked(tiny_cifar,
   assert policy == "mixed_bfloat16" and record["mixed_precision"] == "mixed_bfloat16"
   assert record["changes"] == [{"step": 2, "changed": {"mixed_precision": ["none",
                                                                           "mixed_bfloat16"]}}]
+
+
+# ---------------------------------------------------------------------------- item 8
+
+
+class _NanGradientWhenMarked(keras.layers.Layer):
+  """Identity on `x`; its gradient is NaN for a batch whose first pixel is negative."""
+
+  def call(self, x, images):
+    marked = images[0, 0, 0, 0] < 0
+
+    @tf.custom_gradient
+    def identity(t):
+      return tf.identity(t), lambda dy: dy * tf.cast(
+          tf.where(marked, float("nan"), 1.0), dy.dtype)
+
+    return identity(x)
+
+
+class _SkippedSteps(keras.callbacks.Callback):
+
+  def __init__(self):
+    super().__init__()
+    self.skipped = []
+
+  def on_train_batch_end(self, batch, logs=None):
+    self.skipped.append(int(logs["skipped_steps"]))
+
+
+def test_mixed_float16_run_whose_steps_are_all_skipped_stops_unsaved(tmp_path):
+  """Non-finite gradients at every loss scale: the loss-scale optimizer skips each step, the
+  loss stays finite; after `max_skipped_steps` consecutive skips the run stops, unsaved."""
+  rng = np.random.default_rng(0)
+  marked = [True, True, False] + [True] * 9  # Skip, skip, apply, then skip on.
+  images = rng.uniform(0, 1, (len(marked), 8, 4, 4, 3)).astype(np.float32)
+  images[np.array(marked), 0, 0, 0, 0] = -1.0
+  labels = rng.integers(0, 10, (len(marked), 8)).astype(np.int32)
+  dataset = tf.data.Dataset.from_tensor_slices(({"image": images}, labels))
+  keras.mixed_precision.set_global_policy("mixed_float16")
+  inputs = keras.Input((4, 4, 3))
+  hidden = keras.layers.Dense(8, name="hidden")(keras.layers.Flatten()(inputs))
+  hidden = _NanGradientWhenMarked()(hidden, inputs)
+  logits = keras.layers.Dense(10, dtype="float32", name="logits")(hidden)
+  model = trainer_lib.StudentTrainer(keras.Model(inputs, logits), _baseline(), max_steps=20)
+  model.compile(optimizer=keras.optimizers.SGD(0.1))
+  assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+  manager = tf.train.CheckpointManager(checkpoints.make_checkpoint(model), str(tmp_path), 3,
+                                       checkpoint_name="ckpt")
+  recorder = _SkippedSteps()
+  with pytest.raises(NonFiniteLossError, match="skipped the last 5 steps, none applied after "
+                     "step 1; training stopped with nothing saved"):
+    model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=[
+        recorder, callbacks_lib.StopOnNonFinite(manager, max_skipped_steps=5),
+        callbacks_lib.CheckpointEverySecs(manager, interval_secs=1e9)])
+  assert recorder.skipped == [1, 2, 0, 1, 2, 3, 4, 5]
+  assert int(model.nonfinite_step.numpy()) == 0  # The loss stayed finite.
+  assert manager.latest_checkpoint is None
+  assert all(np.all(np.isfinite(v.numpy())) for v in model.student.weights)
