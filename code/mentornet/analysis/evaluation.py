@@ -3,7 +3,9 @@
 For each checkpoint it computes accuracy and mean cross-entropy on the whole split, writes the
 `eval/accuracy` and `total_loss` TensorBoard scalars to `eval_dir` and appends
 `global_step,accuracy,loss` to the CSV file. Steps already in the CSV are not evaluated again,
-so a restarted eval job picks up where it stopped.
+so a restarted eval job picks up where it stopped. Each checkpoint is evaluated in the precision
+its run trained in (train_config.json's `mixed_precision`; float32 when it records none), so the
+eval job reports what the run's own evaluations report.
 """
 import csv
 import math
@@ -18,6 +20,7 @@ import tensorflow as tf
 from mentornet.data import pipeline as data_lib
 from mentornet.models import studentnets
 from mentornet.errors import UsageError
+from mentornet.training import precision
 from mentornet.training.checkpoints import checkpoint_step
 
 CSV_HEADER = ("global_step", "accuracy", "loss")
@@ -104,17 +107,33 @@ class CheckpointGone(Exception):
 
 
 class CheckpointEvaluator:
-  """Builds the StudentNet once and evaluates checkpoints of it on one split."""
+  """Builds the StudentNet once (per precision) and evaluates checkpoints of it on one split.
+
+  mixed_precision: the resolved policy to compute in ("none": float32), the run's
+  (`precision.run_policy`); `run_eval_job` switches it to each checkpoint directory's record.
+  """
 
   def __init__(self, studentnet, dataset_name, data_dir, split_name, batch_size,
-               student_config=studentnets.StudentNetConfig(sync_batch_norm=False)):
+               student_config=studentnets.StudentNetConfig(sync_batch_norm=False),
+               mixed_precision=precision.UNRECORDED_POLICY):
     self.split = data_lib.describe_split(data_dir, dataset_name, split_name)
     corrupt = data_lib.find_corrupt_file(self.split.files)
     if corrupt is not None:
       raise UsageError(f"corrupt TFRecord file {corrupt[0]}: {corrupt[1]}")
     self.dataset = data_lib.make_dataset(self.split, dataset_name, batch_size, training=False)
-    self.student = studentnets.build_studentnet(studentnet, self.split.num_classes,
-                                                student_config)
+    self._studentnet, self._student_config = studentnet, student_config
+    self.mixed_precision = None
+    self.use_policy(mixed_precision)
+
+  def use_policy(self, mixed_precision):
+    """(Re)builds the StudentNet under the resolved policy `mixed_precision`, if not already;
+    Keras's global policy is left as it was."""
+    if mixed_precision == self.mixed_precision:
+      return
+    with precision.keras_policy(mixed_precision):
+      self.student = studentnets.build_studentnet(self._studentnet, self.split.num_classes,
+                                                  self._student_config)
+    self.mixed_precision = mixed_precision
     self.checkpoint = tf.train.Checkpoint(student=self.student)
     self.example_losses = make_example_losses(self.student)
 
@@ -140,7 +159,9 @@ class CheckpointEvaluator:
 
 def run_eval_job(evaluator, checkpoint_dir, eval_dir, output_csv_file=None,
                  eval_interval_secs=600, eval_timeout_secs=None, run_once=False):
-  """Evaluates each new checkpoint of `checkpoint_dir` exactly once.
+  """Evaluates each new checkpoint of `checkpoint_dir` exactly once, in the precision the
+  directory's train_config.json records (read again for each checkpoint: the job may start
+  before the run writes it).
 
   Args:
     run_once: evaluate the latest checkpoint (if not yet evaluated) and return.
@@ -163,6 +184,7 @@ def run_eval_job(evaluator, checkpoint_dir, eval_dir, output_csv_file=None,
     step = checkpoint_step(path)
     if step in done:
       continue
+    evaluator.use_policy(precision.run_policy(checkpoint_dir))
     try:
       step, accuracy, loss = evaluator.evaluate(path)
     except CheckpointGone as e:

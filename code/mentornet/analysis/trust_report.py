@@ -20,6 +20,7 @@ corrupted ones) and the fraction of corrupted labels among the least-trusted p o
 p in `LEAST_TRUSTED_FRACTIONS`.
 """
 import csv
+import dataclasses
 import json
 import os
 
@@ -277,8 +278,13 @@ def format_summary(summary):
 def restore_model(config, checkpoint_path, make_curriculum, strategy=None):
   """Builds the run's `StudentTrainer` and restores `checkpoint_path` into it.
 
+  The model computes in the precision the run trained in, so its losses are the run's to the
+  last bit: `config.mixed_precision` when resolved, else (an "auto" filled in for a record
+  without it) the checkpoint directory's record, float32 when that names none. Keras's global
+  policy is left as it was.
+
   Args:
-    config: the run's `train_config.TrainConfig`.
+    config: the run's `train_config.TrainConfig` (from its train_config.json).
     checkpoint_path: a `<dir>/ckpt-<step>` prefix.
     make_curriculum: see `mentornet.curricula.factory.make_curriculum_factory`.
   Returns:
@@ -286,9 +292,13 @@ def restore_model(config, checkpoint_path, make_curriculum, strategy=None):
   """
   strategy = strategy or tf.distribute.get_strategy()
   split = data_lib.describe_split(config.data_dir, config.dataset_name, "train")
-  config = precision.apply_mixed_precision(config)  # The run's losses, to the last bit.
-  model = training_loop.build_trainer(config, strategy, split.num_classes, split.num_examples,
-                                      make_curriculum)
+  policy = config.mixed_precision
+  if policy not in precision.RESOLVED_POLICIES:
+    policy = precision.run_policy(os.path.dirname(checkpoint_path))
+  config = dataclasses.replace(config, mixed_precision=policy)
+  with precision.keras_policy(policy):
+    model = training_loop.build_trainer(config, strategy, split.num_classes,
+                                        split.num_examples, make_curriculum)
   try:
     status = checkpoints.make_checkpoint(model).restore(checkpoint_path)
     status.assert_existing_objects_matched()

@@ -39,3 +39,8 @@ DEFAULT_MIXED_PRECISION = "auto"
 MIXED_PRECISION_HELP = ("Keras mixed-precision policy. auto: mixed_bfloat16 on a CPU-only "
                         "machine with bf16 instructions, float32 elsewhere (GPUs included); "
                         "none: float32.")
+# Under mixed_float16 the loss-scale optimizer skips a step whose gradients are not finite and
+# halves its scale (2**15 at the start); a run stops (`training.callbacks.StopOnNonFinite`) when
+# this many consecutive steps were skipped. A healthy run skips one step now and then; 100
+# halvings leave a scale of 2**-85, and after about 165 the float32 scale would reach 0.
+MAX_CONSECUTIVE_SKIPPED_STEPS = 100

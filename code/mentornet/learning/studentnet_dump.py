@@ -15,9 +15,10 @@ carry clean labels and ids (data_tools/make_noisy_data.py writes them). This is 
 original's `cifar_eval.py` extract-features mode attempted (it called a data function that
 never existed).
 
-The architecture and max_number_of_steps come from the training directory's
-train_config.json; flags may restate them (a conflicting architecture is an error) or, for
-max_number_of_steps, override it (a nominal budget when the run stopped early).
+The architecture, the precision (`mixed_precision`, float32 when not recorded) and
+max_number_of_steps come from the training directory's train_config.json; flags may restate
+them (a conflicting architecture is an error) or, for max_number_of_steps, override it (a
+nominal budget when the run stopped early).
 """
 import dataclasses
 import json
@@ -35,6 +36,7 @@ from mentornet.models import studentnets
 from mentornet.config import defaults
 from mentornet.config import train_config
 from mentornet.training import checkpoints
+from mentornet.training import precision
 from mentornet.errors import UsageError
 
 DEFAULT_BATCH_SIZE = 250
@@ -51,6 +53,8 @@ class DumpSettings:
   num_residual_units: int
   resnet_widths: Tuple[int, ...]
   max_number_of_steps: int
+  # The resolved policy the run trained in, which the dump computes in ("none": float32).
+  mixed_precision: str = precision.UNRECORDED_POLICY
 
 
 def resolve_settings(checkpoint_dir, studentnet=None, dataset_name=None,
@@ -83,7 +87,7 @@ def resolve_settings(checkpoint_dir, studentnet=None, dataset_name=None,
   studentnets.get_studentnet_spec(values["studentnet"])
   return DumpSettings(values["studentnet"], values["dataset_name"],
                       int(values["num_residual_units"]), tuple(values["resnet_widths"]),
-                      int(steps))
+                      int(steps), precision.recorded_policy(config))
 
 
 def checkpoint_epoch(step, max_number_of_steps):
@@ -184,7 +188,8 @@ def dump_studentnet(checkpoint_dir, data_dir, output_csv, settings,
       num_residual_units=settings.num_residual_units, resnet_widths=settings.resnet_widths,
       sync_batch_norm=False)
   evaluator = evaluation.CheckpointEvaluator(settings.studentnet, settings.dataset_name,
-                                             data_dir, split_name, batch_size, student_config)
+                                             data_dir, split_name, batch_size, student_config,
+                                             mixed_precision=settings.mixed_precision)
   _check_clean_labels(evaluator.split, settings.dataset_name, data_dir)
   example_losses = evaluation.make_example_losses(
       evaluator.student, batch_norm_training=batch_norm_mode == "train")

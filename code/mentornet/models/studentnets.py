@@ -27,6 +27,11 @@ from mentornet.config.defaults import RESNET_DEFAULT_WIDTHS
 from mentornet.config.defaults import RESNET_MENTORNET_BOUNDARIES
 from mentornet.config.defaults import RESNET_MENTORNET_MULTIPLIERS
 
+# The last layer of every StudentNet computes in float32 under any mixed-precision policy, so the
+# losses, the MentorNet's features and the trust report come from float32 logits (the variables,
+# float32 under every policy, and so the checkpoints are the same).
+LOGITS_DTYPE = "float32"
+
 
 def scaled_resnet_boundaries(max_steps):
   """The original ResNet drop points (19531, 25000, 30000 of 39000 steps: 50%, 64% and 77% of
@@ -133,7 +138,7 @@ def build_resnet(num_classes, config=StudentNetConfig(), weight_decay=0.0002,
   logits = keras.layers.Dense(
       num_classes, kernel_initializer=keras.initializers.VarianceScaling(
           1.0, mode="fan_in", distribution="uniform"),
-      kernel_regularizer=blocks.regularizer, name="logits")(x)
+      kernel_regularizer=blocks.regularizer, dtype=LOGITS_DTYPE, name="logits")(x)
   name = f"resnet_{6 * config.num_residual_units + 2}_{'_'.join(map(str, widths))}"
   return keras.Model(images, logits, name=name)
 
@@ -173,7 +178,7 @@ def build_cifarnet(num_classes, config=StudentNetConfig(), image_shape=(32, 32, 
     if name == "fc3":
       x = keras.layers.Dropout(0.2, name="dropout3")(x)  # keep probability 0.8
   logits = keras.layers.Dense(num_classes, kernel_initializer=trunc(stddev=1 / 192.0),
-                              name="logits")(x)
+                              dtype=LOGITS_DTYPE, name="logits")(x)
   return keras.Model(images, logits, name="cifarnet")
 
 

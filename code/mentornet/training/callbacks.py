@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mentornet.config.defaults import MAX_CONSECUTIVE_SKIPPED_STEPS
 from mentornet.errors import NonFiniteLossError
 from mentornet.training import trainer as trainer_lib
 
@@ -78,23 +79,39 @@ class CheckpointEverySecs(keras.callbacks.Callback):
     self._save()
 
 
+def _log_value(logs, name):
+  return int(np.asarray((logs or {}).get(name, 0)).reshape(-1)[0])
+
+
 class StopOnNonFinite(keras.callbacks.Callback):
   """Raises `NonFiniteLossError` naming the step and the last good checkpoint as soon as the
-  logs report a non-finite step (`StudentTrainer.nonfinite_step`, read from the logs the step
-  returns: no extra device read). Put it before `CheckpointEverySecs`."""
+  logs report a non-finite step (`StudentTrainer.nonfinite_step`) or `max_skipped_steps`
+  consecutive steps skipped by the loss-scale optimizer (`StudentTrainer.skipped_steps`); both
+  read from the logs the step returns: no extra device read. Put it before
+  `CheckpointEverySecs`: raising ends `fit` before anything of that state is saved."""
 
-  def __init__(self, manager):
+  def __init__(self, manager, max_skipped_steps=MAX_CONSECUTIVE_SKIPPED_STEPS):
     super().__init__()
     self.manager = manager
+    self.max_skipped_steps = int(max_skipped_steps)
 
   def on_train_batch_end(self, batch, logs=None):
-    bad_step = int(np.asarray((logs or {}).get("nonfinite_step", 0)).reshape(-1)[0])
+    bad_step = _log_value(logs, "nonfinite_step")
+    skipped = _log_value(logs, "skipped_steps")
+    if not bad_step and skipped < self.max_skipped_steps:
+      return
+    last_good = self.manager.latest_checkpoint or "none (nothing was saved)"
     if bad_step:
-      last_good = self.manager.latest_checkpoint or "none (nothing was saved)"
       raise NonFiniteLossError(
           f"NaN or Inf at step {bad_step} (loss, gradients, batch-norm statistics or weights); "
           f"training stopped with nothing saved after step {bad_step - 1}. Last good "
           f"checkpoint: {last_good}. Rerunning resumes from it (lower --learning_rate first)")
+    step = int(self.model.optimizer.iterations.numpy())  # The last step applied.
+    raise NonFiniteLossError(
+        f"NaN or Inf gradients at every loss scale: the mixed-precision optimizer skipped the "
+        f"last {skipped} steps, none applied after step {step}; training stopped with nothing "
+        f"saved. Last good checkpoint: {last_good}. Rerunning resumes from it (lower "
+        "--learning_rate or use another --mixed_precision first)")
 
 
 class ScalarSummaries(keras.callbacks.Callback):

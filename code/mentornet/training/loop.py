@@ -112,7 +112,8 @@ def run_training(config, make_curriculum, strategy=None, extra_callbacks=()):
   if strategy is None:
     strategy = distribution.make_strategy(config.strategy, config.num_gpus, config.cpu_replicas)
   keras.utils.set_random_seed(config.random_seed)
-  config = precision.apply_mixed_precision(config)
+  # A resumed run keeps its recorded precision unless --mixed_precision names another.
+  config = precision.apply_mixed_precision(precision.keep_recorded_policy(config))
   if config.batch_size % strategy.num_replicas_in_sync:
     raise UsageError(f"--batch_size={config.batch_size} is not divisible by the "
                      f"{strategy.num_replicas_in_sync} replicas")
@@ -140,8 +141,11 @@ def run_training(config, make_curriculum, strategy=None, extra_callbacks=()):
     print(f"Resuming from {latest} at step {resumed_from}", flush=True)
   if is_chief:
     record = _record_with_changes(config, resumed_from)
-    with open(os.path.join(config.train_log_dir, CONFIG_FILE), "w", encoding="utf-8") as f:
+    # Replaced atomically: an eval job may be reading it (its precision) at any time.
+    path = os.path.join(config.train_log_dir, CONFIG_FILE)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
       json.dump(record, f, indent=2, sort_keys=True)
+    os.replace(path + ".tmp", path)
 
   if resumed_from >= config.max_number_of_steps:
     print(f"Already trained {resumed_from} >= {config.max_number_of_steps} steps; nothing to do.")

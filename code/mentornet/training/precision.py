@@ -1,12 +1,23 @@
 """Mixed precision: which Keras policy a run uses, resolved once and recorded.
 
 `--mixed_precision=auto` picks `mixed_bfloat16` on a machine with no GPU whose CPU has bfloat16
-instructions and float32 everywhere else; the resolved policy is what train_config.json records.
+instructions and float32 everywhere else; the resolved policy is what train_config.json records,
+and every tool that reads the run (resume, eval job, trust report, StudentNet dump) computes in
+that recorded policy (`recorded_policy`, `run_policy`, `keras_policy`).
 """
+import contextlib
 import dataclasses
 
 import keras
 import tensorflow as tf
+
+from mentornet.config import train_config
+
+# What a run can record: "auto" is always resolved to one of these before training.
+RESOLVED_POLICIES = ("none", "mixed_float16", "mixed_bfloat16")
+# The policy of a run whose record names none: runs recorded before --mixed_precision existed
+# (and the original's) trained in float32.
+UNRECORDED_POLICY = "none"
 
 
 def cpu_has_bf16_instructions(cpuinfo_path="/proc/cpuinfo"):
@@ -47,3 +58,40 @@ def apply_mixed_precision(config):
                                mixed_precision=resolve_mixed_precision(config.mixed_precision))
   keras.mixed_precision.set_global_policy(keras_policy_name(config.mixed_precision))
   return config
+
+
+def recorded_policy(record):
+  """The resolved policy a run trained in, from its train_config.json record (a dict): its
+  `mixed_precision`, or `UNRECORDED_POLICY` (float32) when the record has none (or an
+  unresolved "auto", e.g. a `TrainConfig` default filled in for a missing field)."""
+  policy = record.get("mixed_precision")
+  return policy if policy in RESOLVED_POLICIES else UNRECORDED_POLICY
+
+
+def run_policy(run_dir):
+  """The resolved policy recorded in `run_dir`'s train_config.json (float32 when absent)."""
+  return recorded_policy(train_config.read_train_config(run_dir))
+
+
+def keep_recorded_policy(config):
+  """`config` for a run that may resume: --mixed_precision=auto becomes the policy recorded in
+  `train_log_dir` when a record exists, so a resumed run continues in the precision it trained
+  in whatever the machine; an explicit policy is kept (the training loop records the change)."""
+  if config.mixed_precision != "auto":
+    return config
+  record = train_config.read_train_config(config.train_log_dir)
+  if not record:
+    return config
+  return dataclasses.replace(config, mixed_precision=recorded_policy(record))
+
+
+@contextlib.contextmanager
+def keras_policy(policy):
+  """Sets Keras's global dtype policy to the resolved `policy` inside the block (models built
+  there keep it) and restores the previous global policy after it."""
+  previous = keras.mixed_precision.global_policy()
+  keras.mixed_precision.set_global_policy(keras_policy_name(policy))
+  try:
+    yield
+  finally:
+    keras.mixed_precision.set_global_policy(previous)

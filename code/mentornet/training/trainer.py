@@ -6,7 +6,10 @@
 With `NoCurriculum` (v = 1) this is exactly the baseline objective mean(loss) + weight_decay.
 From the first step whose loss, gradients, batch-norm statistics or updated weights are NaN or
 Inf on, steps update nothing and `nonfinite_step` (also in the step logs) holds that step;
-`training_loop` then stops the run without saving it.
+`training_loop` then stops the run without saving it. Under a `LossScaleOptimizer`
+(mixed_float16), which skips steps with non-finite gradients itself, `skipped_steps` (also in
+the step logs) counts the consecutive skipped steps; `callbacks.StopOnNonFinite` stops a run
+whose steps are all skipped for `defaults.MAX_CONSECUTIVE_SKIPPED_STEPS`.
 """
 import keras
 import tensorflow as tf
@@ -86,6 +89,11 @@ class StudentTrainer(keras.Model):
     self.nonfinite_step = self.add_weight(shape=(), dtype="int64", initializer="zeros",
                                           trainable=False, name="nonfinite_step",
                                           aggregation="only_first_replica")
+    # Consecutive steps a `LossScaleOptimizer` skipped (non-finite gradients on some replica);
+    # 0 after a step it applied, always 0 without one. Not checkpointed.
+    self.skipped_steps = self.add_weight(shape=(), dtype="int64", initializer="zeros",
+                                         trainable=False, name="skipped_steps",
+                                         aggregation="only_first_replica")
     self.built = student.built
 
   def build(self, input_shape=None):
@@ -156,6 +164,10 @@ class StudentTrainer(keras.Model):
     finite = self._finite_step(total_loss, gradients)
     healthy = tf.logical_and(finite, tf.convert_to_tensor(self.nonfinite_step) == 0)
     gradients = [_zero_unless(healthy, g) for g in gradients]
+    # What a LossScaleOptimizer decides from the gradients it gets: skip when not all finite.
+    skipped = tf.constant(False)
+    if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+      skipped = tf.logical_not(_all_finite(gradients[:len(student_vars)]))
     self.optimizer.apply(gradients[:len(student_vars)], student_vars)
     if curriculum_vars:
       # Undo a mixed-precision loss scale (1 otherwise): the curriculum gets true gradients.
@@ -163,7 +175,7 @@ class StudentTrainer(keras.Model):
       curriculum_gradients = [_divide_gradient(g, loss_scale)
                               for g in gradients[len(student_vars):]]
       self.curriculum.apply_gradients(curriculum_gradients, labels, features)
-    self._record_nonfinite(step, finite, num_replicas)
+    self._record_nonfinite(step, finite, skipped, num_replicas)
 
     self.loss_tracker.update_state(total_loss)
     self.accuracy_tracker.update_state(labels, logits)
@@ -179,6 +191,7 @@ class StudentTrainer(keras.Model):
         "batch_sum_v": sum_v,
         "learning_rate": learning_rate,
         "nonfinite_step": tf.cast(self.nonfinite_step, tf.float32),
+        "skipped_steps": tf.cast(self.skipped_steps, tf.float32),
     })
     if self._multi_worker:
       # Keras reduces logs across workers with `reduce(MEAN, axis=0)`, which needs a batch axis.
@@ -195,16 +208,21 @@ class StudentTrainer(keras.Model):
       checks.append(_all_finite(gradients))
     return tf.reduce_all(tf.stack(checks))
 
-  def _record_nonfinite(self, step, finite_before, num_replicas):
+  def _record_nonfinite(self, step, finite_before, skipped, num_replicas):
     """Records `step` + 1 in `nonfinite_step` (if none yet) unless this step was finite on
-    every replica, updated weights included; one scalar all-reduce makes replicas agree."""
+    every replica, updated weights included, and counts `skipped_steps` on while the loss-scale
+    optimizer skipped this step on some replica (bool `skipped`); one all-reduce of two
+    scalars makes replicas agree."""
     finite = tf.logical_and(finite_before, _all_finite(self.student.trainable_variables))
-    bad = tf.cast(tf.logical_not(finite), tf.float32)
+    bad = tf.cast(tf.stack([tf.logical_not(finite), skipped]), tf.float32)
     if num_replicas > 1:
       bad = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, bad)
     previous = tf.convert_to_tensor(self.nonfinite_step)
     self.nonfinite_step.assign(
-        tf.where(tf.logical_and(previous == 0, bad > 0.0), step + 1, previous))
+        tf.where(tf.logical_and(previous == 0, bad[0] > 0.0), step + 1, previous))
+    self.skipped_steps.assign(
+        tf.where(bad[1] > 0.0, tf.convert_to_tensor(self.skipped_steps) + 1,
+                 tf.constant(0, tf.int64)))
 
   @property
   def _multi_worker(self):
