@@ -35,7 +35,6 @@ from mentornet.data import pipeline as data_lib
 from mentornet.errors import UsageError
 from mentornet.training import checkpoints
 from mentornet.training import loop as training_loop
-from mentornet.config import train_config
 from mentornet.training import precision
 
 CSV_COLUMNS = ("example_id", "given_label", "clean_label", "trust", "rank", "loss")

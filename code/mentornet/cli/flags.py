@@ -227,7 +227,7 @@ def mentornet_settings_from_flags():
   if not 0.0 <= FLAGS.loss_moving_average_decay <= 1.0:
     raise UsageError(f"--loss_moving_average_decay={FLAGS.loss_moving_average_decay:g} is "
                      "outside [0, 1]")
-  if not 0 <= FLAGS.burn_in_epoch <= curriculum_lib.NUM_EPOCH_BINS:
+  if not 0 <= FLAGS.burn_in_epoch <= defaults.NUM_EPOCH_BINS:
     raise UsageError(f"--burn_in_epoch={FLAGS.burn_in_epoch} is outside [0, 100]")
   rates = curriculum_lib.parse_example_dropout_rates(FLAGS.example_dropout_rates)
   if not FLAGS.trained_mentornet_dir:

@@ -20,7 +20,6 @@ from mentornet.errors import UsageError
 from mentornet.config.defaults import NUM_EPOCH_BINS
 from mentornet.config.defaults import ORIGINAL_LOSS_MOVING_AVERAGE_DECAY
 from mentornet.config.defaults import ORIGINAL_LOSS_P_PERCENTILE
-from mentornet.config.defaults import SELECTED_WEIGHT_THRESHOLD
 
 
 def parse_example_dropout_rates(spec):

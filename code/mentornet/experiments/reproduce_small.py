@@ -39,6 +39,7 @@ from mentornet.data import noise
 from mentornet.data import npz_splits
 from mentornet.errors import UsageError
 from mentornet.experiments import runner
+from mentornet.learning import pipelines
 from mentornet.models import mentornet_net
 from mentornet.models import studentnets
 from mentornet.training import precision
@@ -98,8 +99,8 @@ class SmallConfig:
                                                       self.loss_p))
 
   def dump_steps(self):
-    """The StudentNet dump's checkpoint steps: epochs 18, 40, 60, 80, 90 and 99 of training."""
-    return tuple(e * self.max_number_of_steps // 100 for e in (18, 40, 60, 80, 90, 99))
+    """The StudentNet dump's checkpoint steps of this regime (`learning.pipelines.dump_steps`)."""
+    return pipelines.dump_steps(self.max_number_of_steps)
 
 
 def validate(config):

@@ -13,7 +13,6 @@ import keras
 
 from mentornet.analysis import learning_curves
 from mentornet.analysis import trust_report
-from mentornet.config import train_config
 from mentornet.data import pipeline
 from mentornet.errors import UsageError
 from mentornet.training import loop as training_loop
@@ -35,12 +34,6 @@ def train_and_report(config, make_curriculum, strategy=None, extra_callbacks=(),
                                        extra_callbacks=extra_callbacks)
   outcome["trust_report"] = trust_report.write_run_report(outcome, config)
   return outcome
-
-
-def recorded_precision(train_log_dir):
-  """The Keras policy name (float32, mixed_bfloat16, ...) a run's train_config.json records."""
-  policy = train_config.read_train_config(train_log_dir).get("mixed_precision", "none")
-  return precision_lib.keras_policy_name(policy)
 
 
 def train_with_curves(config, make_curriculum, eval_every, eval_dirs, train_eval_dir,
@@ -74,7 +67,8 @@ def train_with_curves(config, make_curriculum, eval_every, eval_dirs, train_eval
     curves.evaluate()
   return {"history": curves.history, "trust_report": outcome["trust_report"],
           "global_step": outcome["global_step"], "seconds": round(time.time() - start, 1),
-          "precision": recorded_precision(config.train_log_dir)}
+          "precision": precision_lib.keras_policy_name(
+              precision_lib.run_policy(config.train_log_dir))}
 
 
 def load_result(run_dir, precision=None):

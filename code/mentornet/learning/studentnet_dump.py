@@ -21,7 +21,6 @@ them (a conflicting architecture is an error) or, for max_number_of_steps, overr
 nominal budget when the run stopped early).
 """
 import dataclasses
-import json
 import os
 from typing import Optional, Sequence, Tuple
 

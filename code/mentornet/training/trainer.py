@@ -14,6 +14,7 @@ whose steps are all skipped for `defaults.MAX_CONSECUTIVE_SKIPPED_STEPS`.
 import keras
 import tensorflow as tf
 
+from mentornet.config import defaults
 from mentornet.curricula import base as curriculum_lib
 from mentornet.training import distribution
 
@@ -145,7 +146,7 @@ class StudentTrainer(keras.Model):
           curriculum_lib.global_sum(tf.stack([
               tf.cast(tf.size(v), tf.float32), tf.reduce_sum(v), tf.reduce_sum(local_losses),
               tf.reduce_sum(local_losses * v),
-              tf.reduce_sum(tf.cast(v > curriculum_lib.SELECTED_WEIGHT_THRESHOLD,
+              tf.reduce_sum(tf.cast(v > defaults.SELECTED_WEIGHT_THRESHOLD,
                                     tf.float32))])))
       used_fraction = sum_v / global_batch_size
       decay = tf.add_n(self.student.losses) if self.student.losses else tf.constant(0.0)
