@@ -9,7 +9,7 @@ with the repository root as <REPO_ROOT> and a DATA_ROOT as <DATA_ROOT>:
       NOISE_FRACTIONS=0.2,human_worse_label,human_aggre_label (realized noise 0.4021, 0.0903)
   training_mentornet_command.txt                      DRY_RUN=1 bash commands/...
 """
-import importlib.util
+import json
 import io
 import itertools
 import os
@@ -28,6 +28,7 @@ from mentornet.cli import grid as grid_cli
 from mentornet.cli import learn_shipped
 from mentornet.cli import settings as settings_lib
 from mentornet.errors import UsageError
+from mentornet.experiments import collect
 from mentornet.experiments import grid
 from mentornet.learning import pipelines
 
@@ -45,14 +46,7 @@ SETTING_NAMES = ('NUM_GPUS', 'METHODS', 'DATASETS', 'NOISE_FRACTIONS', 'MAX_PARA
                  'STUDENTNET', 'MODELS', 'DD_FROM_CSV', 'SKIP_EVAL', 'MAX_STEPS')
 
 
-def _load_collector():
-  spec = importlib.util.spec_from_file_location('collect_results', COMMANDS / 'collect_results.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-collect_results = _load_collector()
+collect_results = collect
 
 
 def run_script(script, args=(), **env):
@@ -552,6 +546,28 @@ def test_human_noise_rows_follow_the_fractions(results_root):
   assert rows[:6] == ['| noise_fraction', '| 0.2', '| 0.4', '| 0.8', '| human_aggre_label',
                       '| human_worse_label']
   assert '| human_worse_label | - | - | - | - | **0.800** | - |' in lines
+
+
+def test_tables_split_by_recorded_precision(results_root):
+  """A run's train_config.json names its precision; runs of two precisions never share a table."""
+  for rel, policy in (('cifar10/resnet101/0.2/baseline', 'mixed_bfloat16'),
+                      ('cifar10/resnet101/0.2/self_paced', 'none'),
+                      ('cifar10/resnet101/0.4/mentornet_dd', 'none')):
+    (results_root / rel / 'train').mkdir()
+    (results_root / rel / 'train' / 'train_config.json').write_text(
+        json.dumps({'mixed_precision': policy}))
+  results = collect.collect(str(results_root), 'resnet101')
+  runs = results['cifar10']['resnet101']
+  assert runs['0.2']['baseline']['precision'] == 'mixed_bfloat16'
+  assert runs['0.2']['self_paced']['precision'] == 'float32'
+  assert runs['0.2']['mentornet_dd']['precision'] is None
+  text = collect.format_tables(results, 'final')
+  titles = [line for line in text.splitlines() if line.startswith('**')]
+  assert titles == ['**CIFAR-10 ResNet**: final accuracy (float32)',
+                    '**CIFAR-10 ResNet**: final accuracy (mixed_bfloat16)',
+                    '**CIFAR-10 ResNet**: final accuracy']
+  bf16 = text.split('(mixed_bfloat16)')[1].split('**CIFAR-10')[0]
+  assert '| 0.2 | **0.690** | - | - | - | - |' in bf16
 
 
 def test_cli(results_root):
