@@ -6,7 +6,8 @@ One ordered pass over the training split without augmentation writes a CSV with 
 - `given_label`: the (possibly noisy) training label; `clean_label`: -1 when unknown;
 - `trust`, by curriculum:
     mentornet        the MentorNet's v at the final epoch feature with the checkpointed loss
-                     moving average (no example dropout, no burn-in override);
+                     moving average (no example dropout, no burn-in override); MentorMix
+                     gives the v of its first pass (its 'individual' moving average);
     data_parameters  -sigma_effective (a corrupted label ends with a large sigma);
     baseline         -loss (the small-loss criterion; the baseline has no weights of its own);
 - `rank`: 1 = least trusted; trust is compared at `TRUST_RESOLUTION` and equal trust is ordered
@@ -31,6 +32,7 @@ from mentornet.analysis import evaluation
 from mentornet.config import defaults
 from mentornet.curricula import base as curriculum_lib
 from mentornet.curricula import data_parameters as data_parameters_lib
+from mentornet.curricula import mentormix as mentormix_lib
 from mentornet.data import pipeline as data_lib
 from mentornet.errors import UsageError
 from mentornet.training import checkpoints
@@ -169,7 +171,8 @@ def trust_source(curriculum):
   """Name of the trust a curriculum gives: data_parameters, mentornet or loss."""
   if isinstance(curriculum, data_parameters_lib.DataParametersCurriculum):
     return "data_parameters"
-  if isinstance(curriculum, curriculum_lib.MentorNetCurriculum):
+  if isinstance(curriculum, (curriculum_lib.MentorNetCurriculum,
+                             mentormix_lib.MentorMixCurriculum)):
     return "mentornet"
   return "loss"
 

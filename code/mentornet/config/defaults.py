@@ -23,6 +23,11 @@ ORIGINAL_LOSS_P_PERCENTILE = 0.7
 ORIGINAL_LOSS_MOVING_AVERAGE_DECAY = 0.5
 # The original code's default of --example_dropout_rates ([rate, n_epochs]+ over 100 epochs).
 ORIGINAL_EXAMPLE_DROPOUT_RATES = "0.5,17,0.05,78,1.0,5"
+# MentorMix (google-research/mentormix/code/cifar_train_mentormix.py): --mixup_alpha and
+# --second_reweight defaults, and its --example_dropout_rates default (no example dropout).
+ORIGINAL_MENTORMIX_MIXUP_ALPHA = 8.0
+ORIGINAL_MENTORMIX_SECOND_REWEIGHT = True
+ORIGINAL_MENTORMIX_EXAMPLE_DROPOUT_RATES = "0.0,100"
 # The MentorNet's epoch feature is the percent of training done: 100 bins.
 NUM_EPOCH_BINS = 100
 # v above this counts as "used" in data_util (and is the trust report's resolution).

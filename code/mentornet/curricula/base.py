@@ -124,7 +124,10 @@ class StepInfo:
 
 
 class Curriculum(keras.layers.Layer):
-  """Base class: v = 1 for every example, logits untouched."""
+  """Base class: v = 1 for every example, logits untouched, one forward pass."""
+
+  # True: the trainer trains on the losses and weights of `second_pass` (MentorMix).
+  needs_second_pass = False
 
   def scale_logits(self, logits, labels, features):
     """Training-time logits transform (data parameters); identity by default."""
@@ -135,6 +138,12 @@ class Curriculum(keras.layers.Layer):
     """Returns (v float32 [local_batch], logs {name: scalar}). v is treated as a constant."""
     del labels, features, step_info
     return tf.ones_like(losses), {}
+
+  def second_pass(self, forward, images, labels, losses, v, step_info):
+    """With `needs_second_pass`: (losses [local_batch], differentiable; weights [local_batch];
+    logs) of a second forward pass `forward(images') -> float32 logits` built from the first
+    pass's `losses` and `v` (float32 [local_batch] constants). See `mentormix`."""
+    raise NotImplementedError(f"{type(self).__name__} has no second pass")
 
   @property
   def curriculum_variables(self):

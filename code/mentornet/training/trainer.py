@@ -4,6 +4,9 @@
   per-example cross-entropy -> curriculum weights v (constants) ->
   loss = sum(loss * v) / global_batch + weight_decay * sum(v) / global_batch.
 With `NoCurriculum` (v = 1) this is exactly the baseline objective mean(loss) + weight_decay.
+A curriculum with `needs_second_pass` (MentorMix) replaces (loss, v) by those of a second
+forward pass it builds from the first pass's losses and v (`Curriculum.second_pass`); the first
+pass then leaves the batch-norm statistics as they were, and `orig_loss` stays its mean loss.
 From the first step whose loss, gradients, batch-norm statistics or updated weights are NaN or
 Inf on, steps update nothing and `nonfinite_step` (also in the step logs) holds that step;
 `training_loop` then stops the run without saving it. Under a `LossScaleOptimizer`
@@ -31,6 +34,13 @@ SUMMARY_TAGS = {
     "epoch_step": "debug/epoch_step",
     "loss_moving_average": "debug/loss_moving_percentile",
     "accuracy": "train/accuracy",
+    # MentorMix (curricula.mentormix): the authors' mix loss and 'mixed' moving average.
+    "mix_loss": "mentormix/mix_loss",
+    "mixed_percentile_loss": "mixed/percentile_loss",
+    "mixed_loss_moving_average": "mixed/loss_moving_average",
+    "mix_lambda_mean": "mentormix/lambda_mean",
+    "mix_partner_v_mean": "mentormix/partner_v_mean",
+    "first_batch_sum_v": "mentormix/first_batch_sum_v",
 }
 
 
@@ -127,6 +137,12 @@ class StudentTrainer(keras.Model):
     ctx = tf.distribute.get_replica_context()
     num_replicas = ctx.num_replicas_in_sync if ctx else 1
     step = tf.cast(self.optimizer.iterations, tf.int64)
+    second_pass = self.curriculum.needs_second_pass
+    if second_pass:
+      # Float state (batch-norm statistics) before the first pass, restored after it.
+      state = [variable for variable in self.student.non_trainable_variables
+               if tf.as_dtype(variable.dtype).is_floating]
+      saved_state = [tf.identity(tf.convert_to_tensor(variable)) for variable in state]
     with tf.GradientTape() as tape:
       # Curriculum variables (data parameters) are non-trainable Keras weights: watch them.
       for variable in self.curriculum.curriculum_variables:
@@ -140,14 +156,25 @@ class StudentTrainer(keras.Model):
                                           seed=self._step_seed(step))
       v, curriculum_logs = self.curriculum.example_weights(losses, labels, features, step_info)
       v = tf.stop_gradient(v)
+      if second_pass:
+        first_losses = tf.stop_gradient(losses)
+        for variable, value in zip(state, saved_state):
+          variable.assign(value)
+        losses, v, second_logs = self.curriculum.second_pass(
+            self._training_logits, features["image"], labels, first_losses, v, step_info)
+        v = tf.stop_gradient(v)
+        curriculum_logs = {**curriculum_logs, **second_logs}
       # Global-batch sums from one all-reduce of per-replica sums; v itself is not gathered.
       local_losses = tf.stop_gradient(losses)
-      global_batch_size, sum_v, sum_losses, sum_weighted_losses, num_selected = tf.unstack(
-          curriculum_lib.global_sum(tf.stack([
-              tf.cast(tf.size(v), tf.float32), tf.reduce_sum(v), tf.reduce_sum(local_losses),
+      sums = [tf.cast(tf.size(v), tf.float32), tf.reduce_sum(v), tf.reduce_sum(local_losses),
               tf.reduce_sum(local_losses * v),
-              tf.reduce_sum(tf.cast(v > defaults.SELECTED_WEIGHT_THRESHOLD,
-                                    tf.float32))])))
+              tf.reduce_sum(tf.cast(v > defaults.SELECTED_WEIGHT_THRESHOLD, tf.float32))]
+      if second_pass:
+        sums.append(tf.reduce_sum(first_losses))
+      sums = tf.unstack(curriculum_lib.global_sum(tf.stack(sums)))
+      global_batch_size, sum_v, sum_losses, sum_weighted_losses, num_selected = sums[:5]
+      if second_pass:
+        sum_losses = sums[5]  # orig_loss: the first pass's mean loss
       used_fraction = sum_v / global_batch_size
       decay = tf.add_n(self.student.losses) if self.student.losses else tf.constant(0.0)
       decay = tf.cast(decay, tf.float32)
@@ -198,6 +225,10 @@ class StudentTrainer(keras.Model):
       # Keras reduces logs across workers with `reduce(MEAN, axis=0)`, which needs a batch axis.
       logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
     return logs
+
+  def _training_logits(self, images):
+    """float32 logits of a training-mode forward pass (a curriculum's second pass)."""
+    return tf.cast(self.student(images, training=True), tf.float32)
 
   def _finite_step(self, total_loss, gradients):
     """Scalar bool, this replica's view before the update: the global `total_loss`, the
