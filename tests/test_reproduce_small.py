@@ -26,7 +26,7 @@ def test_reproduce_small_writes_results_table_and_plot(tmp_path, capsys):
                                                                dtype=np.uint8),
            y_val=rng.integers(0, 10, 24))
   out = tmp_path / "out"
-  methods = "baseline,mentornet_pd,data_parameters,oracle"
+  methods = "baseline,mentornet_pd,data_parameters,mentormix,oracle"
   config = reproduce_small.SmallConfig(
       data=str(npz), noise_fraction=0.4, output_dir=str(out), methods=tuple(methods.split(",")),
       max_number_of_steps=4, eval_every=2, batch_size=16, resnet_widths=(8, 8, 16, 16))
@@ -44,7 +44,7 @@ def test_reproduce_small_writes_results_table_and_plot(tmp_path, capsys):
     assert all(0.0 <= row["memorized"] <= 1.0 and 0.0 <= row["fit_clean"] <= 1.0
                for row in history), method
     assert result["memorized"] == history[-1]["memorized"], method
-  for method in ("baseline", "mentornet_pd", "data_parameters"):
+  for method in ("baseline", "mentornet_pd", "data_parameters", "mentormix"):
     noise_rate, auc = numpy_reference.trust_report_check(
         out / "runs" / method / "train" / "trust_report.csv")
     assert noise_rate > 0 and results[method]["noise_auc"] == pytest.approx(auc, abs=1e-3)
@@ -63,7 +63,7 @@ def test_reproduce_small_writes_results_table_and_plot(tmp_path, capsys):
   # precision in the same directory is refused, never mixed into the table.
   capsys.readouterr()
   reproduce_small.run(config)
-  assert capsys.readouterr().out.count("reusing") == 4
+  assert capsys.readouterr().out.count("reusing") == 5
   with pytest.raises(UsageError, match="trained in float32, not mixed_bfloat16"):
     reproduce_small.run(dataclasses.replace(config, mixed_precision="mixed_bfloat16"))
 
@@ -94,6 +94,15 @@ def test_mentornet_dd_trains_with_the_regime_dd_and_overrides():
   assert pd["loss_p_percentile"] == 0.5
   assert pd["trained_mentornet_dir"].endswith("mentornet_pd1_g_1/mentornet_pd")
   assert reproduce_small.method_run_settings(config, "oracle") == ("baseline", True, {})
+  # MentorMix: the official CIFAR-10 settings of the nearest noise fraction (0.4 here).
+  name, _, mix = reproduce_small.method_run_settings(config, "mentormix")
+  assert name == "mentormix" and mix["trained_mentornet_dir"].endswith("mentornet_pd")
+  assert (mix["mixup_alpha"], mix["loss_p_percentile"], mix["second_reweight"],
+          mix["burn_in_epoch"]) == (8.0, 0.6, False, 10)
+  _, _, mix8 = reproduce_small.method_run_settings(
+      dataclasses.replace(config, noise_fraction=0.75), "mentormix")
+  assert (mix8["mixup_alpha"], mix8["loss_p_percentile"], mix8["second_reweight"]) == (
+      4.0, 0.2, True)
 
 
 def test_given_label_fit_splits_clean_and_corrupted_examples():

@@ -255,6 +255,21 @@ def test_hand_written_tf_module_mentornet_trains_a_studentnet(tiny_cifar, tmp_pa
   assert 0.0 < min(weights) < max(weights) < 1.0
 
 
+def test_mentormix_trains_through_the_original_script(tiny_cifar, random_mentornet, tmp_path):
+  train_dir = tmp_path / "train"
+  trained = _run(_script("cifar_train_mentornet.py") + TINY_RESNET + [
+      "--curriculum=mentormix", f"--data_dir={tiny_cifar / '0.4'}",
+      f"--train_log_dir={train_dir}", "--batch_size=16", "--max_number_of_steps=3",
+      f"--trained_mentornet_dir={random_mentornet}", "--mixup_alpha=2", "--verbose=0"])
+  assert trained.returncode == 0, trained.stderr[-3000:]
+  assert "Finished at step 3" in trained.stdout
+  import json  # pylint: disable=import-outside-toplevel
+  record = json.loads((train_dir / "train_config.json").read_text())
+  assert record["curriculum"] == "mentormix"
+  assert record["curriculum_settings"]["mixup_alpha"] == 2.0
+  assert (train_dir / "trust_report.csv").exists()
+
+
 def _moving_average(checkpoint_path):
   reader = tf.train.load_checkpoint(checkpoint_path)
   keys = [k for k in reader.get_variable_to_shape_map()
@@ -317,10 +332,13 @@ def test_all_unreadable_checkpoints_refuse_to_restart_from_zero(tmp_path, capsys
 
 
 BAD_INPUT_DRIVER = """
-import contextlib, io, json, runpy, sys
+import contextlib, importlib, io, json, sys
 from absl import flags
-script, cases = sys.argv[1], json.loads(sys.argv[2])
-module = runpy.run_path(script, run_name="not_main")
+entry, cases = sys.argv[1], json.loads(sys.argv[2])
+module_name, define, main = entry.split(":")
+module = importlib.import_module(module_name)
+getattr(module, define)()
+script = module_name
 results = []
 for argv in cases:
   flags.FLAGS.unparse_flags()
@@ -329,7 +347,7 @@ for argv in cases:
   code = 0
   with contextlib.redirect_stderr(err):
     try:
-      module["main"]([script])
+      getattr(module, main)([script])
     except SystemExit as e:
       code = e.code
   results.append([code, err.getvalue()])
@@ -337,11 +355,18 @@ print(json.dumps(results))
 """
 
 
+# The mains behind the original scripts: module, flag definitions, main.
+ENTRY_POINTS = {
+    "cifar_train_baseline.py": "mentornet.cli.train:define_baseline_flags:baseline_main",
+    "cifar_train_mentornet.py": "mentornet.cli.train:define_mentornet_flags:mentornet_main",
+    "cifar_eval.py": "mentornet.cli.eval:define_flags:main",
+}
+
+
 def _run_cases(script, cases):
-  """Runs `main` of a script on each argv in one process; returns [(exit code, stderr)]."""
+  """Runs the main behind a script on each argv in one process; returns [(exit code, stderr)]."""
   import json  # pylint: disable=import-outside-toplevel
-  proc = _run([sys.executable, "-c", BAD_INPUT_DRIVER, str(CODE_DIR / script),
-               json.dumps(cases)])
+  proc = _run([sys.executable, "-c", BAD_INPUT_DRIVER, ENTRY_POINTS[script], json.dumps(cases)])
   assert proc.returncode == 0, proc.stderr[-3000:]
   return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -391,6 +416,9 @@ MENTORNET_BAD_INPUTS = [
     (["--trained_mentornet_dir={data}"], "not a MentorNet SavedModel"),
     # A TF1 checkpoint prefix passes the flag check and reaches the loader, which reads it.
     (["--trained_mentornet_dir={prefix}"], "nor a MentorNet TF1 checkpoint: cannot read"),
+    (["--curriculum=mentormix", "--mixup_alpha=-1"], "--mixup_alpha=-1"),
+    (["--curriculum=mentormix", "--mentormix_weighting=soft"], "--mentormix_weighting='soft'"),
+    (["--curriculum=mentormix", "--trained_mentornet_dir={empty}"], "not a MentorNet SavedModel"),
 ]
 
 

@@ -10,15 +10,17 @@ from absl import app
 from absl import flags
 
 from mentornet.cli import flags as flags_lib
+from mentornet.cli import mentormix_flags
 from mentornet.curricula import base as curriculum
 from mentornet.curricula import data_parameters
+from mentornet.curricula import mentormix
 from mentornet.data import pipeline as data
 from mentornet.errors import exit_on_usage_error
 from mentornet.experiments import runner
 from mentornet.models import mentornet_net
 from mentornet.training import distribution
 
-CURRICULA = ("mentornet", "data_parameters")
+CURRICULA = ("mentornet", "data_parameters", "mentormix")
 
 
 def define_mentornet_flags():
@@ -27,8 +29,10 @@ def define_mentornet_flags():
   flags_lib.define_mentornet_flags()
   flags.DEFINE_enum("curriculum", "mentornet", list(CURRICULA),
                     "mentornet: weigh examples with the MentorNet of --trained_mentornet_dir; "
-                    "data_parameters: learn class/instance temperatures (the flags below).")
+                    "data_parameters: learn class/instance temperatures (the flags below); "
+                    "mentormix: MentorNet weights with mixup (Jiang et al., ICML 2020).")
   flags_lib.define_data_parameters_flags()
+  mentormix_flags.define_mentormix_flags()
 
 
 def train_with_data_parameters():
@@ -48,11 +52,32 @@ def train_with_data_parameters():
   return runner.train_and_report(config, make_curriculum, strategy=strategy)
 
 
+def train_with_mentormix():
+  """--curriculum=mentormix: its flags checked and its MentorNet loaded before anything is
+  written."""
+  settings = mentormix_flags.mentormix_settings_from_flags()
+  config = flags_lib.train_config_from_flags("mentormix",
+                                             curriculum_settings=settings.as_dict())
+  strategy = distribution.make_strategy(config.strategy, config.num_gpus, config.cpu_replicas)
+  mentornet = None
+  if settings.weighting == "mentornet":
+    with strategy.scope():
+      mentornet = mentornet_net.load_mentornet(settings.trained_mentornet_dir)
+  return runner.train_and_report(
+      config, lambda **unused: mentormix.MentorMixCurriculum(mentornet, settings,
+                                                             name="curriculum"),
+      strategy=strategy)
+
+
 @exit_on_usage_error
 def mentornet_main(argv):
   del argv
   flags_lib.apply_device_id()
   flags_lib.apply_thread_flags()
+  if flags_lib.FLAGS.curriculum == "mentormix":
+    result = train_with_mentormix()
+    print(f"Finished at step {result['global_step']}; checkpoint {result['latest_checkpoint']}")
+    return
   if flags_lib.FLAGS.curriculum == "data_parameters":
     result = train_with_data_parameters()
     print(f"Finished at step {result['global_step']}; checkpoint {result['latest_checkpoint']}")
@@ -93,6 +118,11 @@ def run_mentornet():
   app.run(mentornet_main)
 
 
-def run_baseline():
+def define_baseline_flags():
+  """Every flag of `mentornet-train-baseline`."""
   flags_lib.define_training_flags()
+
+
+def run_baseline():
+  define_baseline_flags()
   app.run(baseline_main)

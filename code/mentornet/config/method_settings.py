@@ -147,3 +147,25 @@ def curriculum_settings(name, noise_fraction, studentnet="resnet101", loss_p=DEF
           "fixed_epoch_after_burn_in": method.fixed_epoch_after_burn_in,
           "loss_moving_average_decay": ORIGINAL_LOSS_MOVING_AVERAGE_DECAY,
           "example_dropout_rates": example_dropout_rates(name, studentnet)}
+
+
+# MentorMix (Jiang, Huang, Liu and Yang, ICML 2020): the official CIFAR-10 commands
+# (google-research mentormix/code/cifar_train_mentormix.py runs) per noise fraction:
+# (mixup_alpha, loss_p_percentile, second_reweight); every one with burn-in 10, no example
+# dropout and MentorNet PD.
+MENTORMIX_OFFICIAL = {0.2: (2.0, 0.8, False), 0.4: (8.0, 0.6, False), 0.6: (8.0, 0.6, True),
+                      0.8: (4.0, 0.2, True)}
+MENTORMIX_BURN_IN_EPOCH = 10
+MENTORMIX_MENTORNET = METHODS["mentornet_pd"].mentornet
+
+
+def mentormix_settings(noise_fraction):
+  """The official MentorMix settings at the nearest noise fraction of MENTORMIX_OFFICIAL, as
+  `curricula.mentormix.MentorMixSettings` fields plus "curriculum" and "mentornet"."""
+  alpha, p, second_reweight = MENTORMIX_OFFICIAL[
+      nearest_noise_fraction(noise_fraction, tuple(MENTORMIX_OFFICIAL))]
+  return {"curriculum": "mentormix", "mentornet": MENTORMIX_MENTORNET, "mixup_alpha": alpha,
+          "loss_p_percentile": p, "second_reweight": second_reweight,
+          "burn_in_epoch": MENTORMIX_BURN_IN_EPOCH, "fixed_epoch_after_burn_in": False,
+          "loss_moving_average_decay": ORIGINAL_LOSS_MOVING_AVERAGE_DECAY,
+          "example_dropout_rates": "0.0,100"}

@@ -26,7 +26,7 @@ class TrainConfig:
   data_dir: str
   dataset_name: str = "cifar10"
   studentnet: str = "resnet101"
-  curriculum: str = "baseline"  # baseline | mentornet | data_parameters
+  curriculum: str = "baseline"  # baseline | mentornet | data_parameters | mentormix
   batch_size: int = 128
   learning_rate: float = 0.1
   learning_rate_decay_factor: float = 0.1

@@ -55,6 +55,8 @@ METHODS = {
                         "learn_inst_parameters": True, "lr_inst_param": 0.2,
                         "wd_inst_param": 0.0},
     "oracle": {"curriculum": "baseline", "clean_only": True},
+    # MentorMix: the official CIFAR-10 settings at the nearest noise fraction.
+    "mentormix": "mentornet.config.method_settings.mentormix_settings",
 }
 DEFAULT_METHODS = ("baseline", "self_paced", "focal_loss", "mentornet_pd", "mentornet_dd",
                    "data_parameters", "oracle")
@@ -143,6 +145,8 @@ def method_settings(method, noise_fraction, loss_p):
   """The method's curriculum settings at this noise level."""
   if METHODS[method] == ORIGINAL_METHODS_ROW:
     return method_table.curriculum_settings(method, noise_fraction, loss_p=loss_p)
+  if method == "mentormix":
+    return method_table.mentormix_settings(noise_fraction)
   return dict(METHODS[method])
 
 

@@ -29,6 +29,9 @@ from mentornet.training import distribution
 from mentornet.training import precision
 from mentornet.training import trainer as trainer_lib
 
+# Curricula that train with the original's MentorNet learning-rate schedule.
+MENTORNET_CURRICULA = ("mentornet", "mentormix")
+
 
 def _read_json(path):
   with open(path, encoding="utf-8") as f:
@@ -82,7 +85,8 @@ def build_trainer(config, strategy, num_classes, num_examples, make_curriculum):
     curriculum = make_curriculum(num_examples=num_examples, num_classes=num_classes)
     schedule = spec.learning_rate_schedule(
         config.learning_rate, config.learning_rate_decay_factor, config.num_epochs_per_decay,
-        num_examples, config.batch_size, with_mentornet=config.curriculum == "mentornet",
+        num_examples, config.batch_size,
+        with_mentornet=config.curriculum in MENTORNET_CURRICULA,
         boundaries=config.learning_rate_boundaries)
     optimizer = spec.make_optimizer(schedule)
     model = trainer_lib.StudentTrainer(student, curriculum, config.max_number_of_steps,
