@@ -1,5 +1,6 @@
 """Installs the `mentornet` package (TensorFlow 2 / Keras 3 port of google/mentornet)."""
-from setuptools import find_packages, setup
+from setuptools import find_packages
+from setuptools import setup
 
 setup(
     name="mentornet-tf2",

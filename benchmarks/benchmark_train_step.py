@@ -8,8 +8,9 @@ and deleting it as `fit` returns (in TF 2.21 that waits for tf.data's autotuning
 0.1-5 s). Every arm, the `keras_fit` peer included, is timed so:
 - `keras_fit`: a plain `keras.Model.fit` of the same StudentNet (same initial weights,
   optimizer, batch and levers) on in-memory NumPy arrays;
-- `baseline`, `mentornet`: our `StudentTrainer` with `NoCurriculum` / a MentorNet, fed by the
-  full training tf.data pipeline (TFRecords, decode cache, crop/flip, standardize);
+- `baseline`, `mentornet`, `mentormix`: our `StudentTrainer` with `NoCurriculum` / a MentorNet /
+  MentorMix (its second, mixed forward pass included), fed by the full training tf.data
+  pipeline (TFRecords, decode cache, crop/flip, standardize);
 - `levers_off`: the baseline with every lever off (float32, no XLA, Keras's unfused batch
   norm, TensorFlow's default threads), run in a child process because threads are fixed per
   process;
@@ -34,12 +35,13 @@ from absl import app
 from absl import flags
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "code"))
-import keras  # pylint: disable=g-import-not-at-top,wrong-import-position,g-bad-import-order
-from mentornet.config.defaults import MIXED_PRECISION_HELP  # pylint: disable=g-import-not-at-top,wrong-import-position
-from mentornet.config.defaults import MIXED_PRECISION_POLICIES  # pylint: disable=g-import-not-at-top,wrong-import-position
-from mentornet.training.precision import keras_policy_name  # pylint: disable=g-import-not-at-top,wrong-import-position
-from mentornet.training.precision import resolve_mixed_precision  # pylint: disable=g-import-not-at-top,wrong-import-position
-from mentornet.config.train_config import TrainConfig  # pylint: disable=g-import-not-at-top,wrong-import-position
+import keras
+
+from mentornet.config.defaults import MIXED_PRECISION_HELP
+from mentornet.config.defaults import MIXED_PRECISION_POLICIES
+from mentornet.config.train_config import TrainConfig
+from mentornet.training.precision import keras_policy_name
+from mentornet.training.precision import resolve_mixed_precision
 
 flags.DEFINE_integer("batch_size", 128, "Images per step.")
 flags.DEFINE_integer("num_residual_units", 1, "ResNet units per stage.")
@@ -59,6 +61,8 @@ flags.DEFINE_integer("steps_per_execution", TrainConfig.steps_per_execution,
                      "Steps per fit execution (our arms and keras_fit).")
 flags.DEFINE_bool("lever_breakdown", True, "Also time the baseline with each lever off.")
 flags.DEFINE_bool("mentornet_arm", True, "Time the MentorNet step.")
+flags.DEFINE_bool("mentormix_arm", True, "Time the MentorMix step (official settings at 40% "
+                  "noise: alpha 8, no second reweight).")
 flags.DEFINE_string("mentornet_dir", "", "MentorNet SavedModel (default: a random one).")
 flags.DEFINE_string("json", "", "Also write the figures here.")
 flags.DEFINE_alias("output_json", "json")
@@ -88,6 +92,8 @@ def _arms():
   arms = {"keras_fit": ("keras", on), "baseline": ("ours", on)}
   if FLAGS.mentornet_arm:
     arms["mentornet"] = ("mentornet", on)
+  if FLAGS.mentormix_arm:
+    arms["mentormix"] = ("mentormix", on)
   arms["levers_off"] = ("ours", off)
   if FLAGS.lever_breakdown:
     for name, (value_on, value_off) in levers.items():
@@ -98,7 +104,7 @@ def _arms():
 
 def _build_data(scratch):
   """Writes the noisy TFRecords once; returns (data_dir, dataset_name)."""
-  from mentornet.data import noisy_data_builder  # pylint: disable=g-import-not-at-top
+  from mentornet.data import noisy_data_builder
   if os.path.exists(SHARED_SUBSET):
     name, source = "cifar10", SHARED_SUBSET
   else:
@@ -112,13 +118,15 @@ class Runner:
   """Builds and times the arms of one process (all share its thread settings)."""
 
   def __init__(self, arms, data_dir, dataset_name):
-    import keras  # pylint: disable=g-import-not-at-top
-    import numpy as np  # pylint: disable=g-import-not-at-top
-    from mentornet.curricula import base as curriculum  # pylint: disable=g-import-not-at-top
-    from mentornet.data import pipeline as data_lib  # pylint: disable=g-import-not-at-top
-    from mentornet.models import mentornet_net  # pylint: disable=g-import-not-at-top
-    from mentornet.models import studentnets  # pylint: disable=g-import-not-at-top
-    from mentornet.training import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
+    import keras
+    import numpy as np
+
+    from mentornet.curricula import base as curriculum
+    from mentornet.curricula import mentormix
+    from mentornet.data import pipeline as data_lib
+    from mentornet.models import mentornet_net
+    from mentornet.models import studentnets
+    from mentornet.training import trainer as trainer_lib
     spec = studentnets.get_studentnet_spec(FLAGS.studentnet)
     split = data_lib.describe_split(data_dir, dataset_name, "train")
     self.dataset = data_lib.make_dataset(split, dataset_name, FLAGS.batch_size, training=True,
@@ -135,7 +143,7 @@ class Runner:
       labels.append(label.numpy())
     self.images, self.labels = np.concatenate(images), np.concatenate(labels)
     mentornet = None
-    if any(kind == "mentornet" for kind, _ in arms.values()):
+    if any(kind in ("mentornet", "mentormix") for kind, _ in arms.values()):
       mentornet_dir = FLAGS.mentornet_dir
       if not mentornet_dir:
         mentornet_dir = tempfile.mkdtemp(prefix="bench_mentornet_")
@@ -159,6 +167,9 @@ class Runner:
       else:
         if kind == "mentornet":
           made = curriculum.MentorNetCurriculum(mentornet, example_dropout_rates=rates)
+        elif kind == "mentormix":
+          made = mentormix.MentorMixCurriculum(
+              mentornet, mentormix.MentorMixSettings(mixup_alpha=8.0, second_reweight=False))
         else:
           made = curriculum.NoCurriculum()
         model = trainer_lib.StudentTrainer(student, made, max_steps=39000)
@@ -235,7 +246,7 @@ def main(argv):
   if FLAGS.worker_data_dir:
     serve_child()
     return
-  from mentornet.training import distribution  # pylint: disable=g-import-not-at-top
+  from mentornet.training import distribution
   threads = (FLAGS.intra_op_threads, FLAGS.inter_op_threads)
   distribution.set_op_threads(*threads)
   data_dir, dataset_name = _build_data(tempfile.mkdtemp(prefix="bench_data_"))
@@ -265,23 +276,40 @@ def main(argv):
   report(arms, seconds, dataset_name)
 
 
+def cpu_name(cpuinfo_path="/proc/cpuinfo"):
+  """The CPU the figures were measured on: its model name, cores and bf16 support."""
+  model, cores, bf16 = "unknown CPU", os.cpu_count(), False
+  try:
+    with open(cpuinfo_path, encoding="utf-8", errors="replace") as f:
+      for line in f:
+        if line.startswith("model name") and model == "unknown CPU":
+          model = line.split(":", 1)[1].strip()
+        if line.startswith("flags"):
+          bf16 = bf16 or "avx512_bf16" in line.split() or "amx_bf16" in line.split()
+  except OSError:
+    pass
+  return f"{model}, {cores} cores, {'with' if bf16 else 'no'} bf16 instructions"
+
+
 def report(arms, seconds, dataset_name):
   """Prints images/s and ratios; writes them to --json."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
+  import numpy as np
   batch = FLAGS.batch_size
   img_s = {name: batch / float(np.median(values)) for name, values in seconds.items()}
   figures = {f"{name}_img_s": value for name, value in img_s.items()}
   figures["baseline_vs_keras"] = img_s["baseline"] / img_s["keras_fit"]
-  if "mentornet" in img_s:
-    figures["mentornet_vs_baseline"] = img_s["mentornet"] / img_s["baseline"]
+  for arm in ("mentornet", "mentormix"):
+    if arm in img_s:
+      figures[f"{arm}_vs_baseline"] = img_s[arm] / img_s["baseline"]
   figures["speedup_vs_levers_off"] = img_s["baseline"] / img_s["levers_off"]
   # On a machine shared with other jobs a round runs at full speed or at a fraction (a core
   # taken); the fastest round of each arm compares the undisturbed speeds.
   best = {name: batch / float(np.min(values)) for name, values in seconds.items()}
   figures.update({f"{name}_best_img_s": value for name, value in best.items()})
   figures["best_baseline_vs_keras"] = best["baseline"] / best["keras_fit"]
-  if "mentornet" in best:
-    figures["best_mentornet_vs_baseline"] = best["mentornet"] / best["baseline"]
+  for arm in ("mentornet", "mentormix"):
+    if arm in best:
+      figures[f"best_{arm}_vs_baseline"] = best[arm] / best["baseline"]
   figures["best_speedup_vs_levers_off"] = best["baseline"] / best["levers_off"]
   for name in img_s:
     if name.startswith("no_"):
@@ -291,9 +319,10 @@ def report(arms, seconds, dataset_name):
                     f"widths={FLAGS.resnet_widths}",
       "batch_size": batch, "dataset": dataset_name, "steps": FLAGS.steps,
       "rounds": FLAGS.rounds, "levers": {name: arm[1] for name, arm in arms.items()},
-      "rounds_sec_per_step": seconds, "load_average": os.getloadavg(),
+      "rounds_sec_per_step": seconds, "load_average": os.getloadavg(), "cpu": cpu_name(),
   })
   on = arms["baseline"][1]
+  print(f"CPU: {figures['cpu']}")
   print(f"StudentNet {figures['studentnet']}, batch {batch}, {FLAGS.rounds} rounds x "
         f"{FLAGS.steps} steps; levers: {on}; load {os.getloadavg()[0]:.2f}")
   for name, value in img_s.items():

@@ -48,7 +48,7 @@ from absl import app
 from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import benchmark_train_step as bench  # pylint: disable=g-import-not-at-top,wrong-import-position
+import benchmark_train_step as bench
 
 # The benchmark's flags (--studentnet, --num_residual_units, --resnet_widths, --batch_size,
 # --mixed_precision, --jit_compile, --fused_batch_norm, --intra_op_threads, --inter_op_threads,
@@ -187,7 +187,7 @@ def analyze(xspace, steps, layer_classes=None, optimizer_name=None):
 
 def load_xspace(logdir):
   """(path, XSpace) of the newest `*.xplane.pb` under `logdir`."""
-  from tensorflow.tsl.profiler.protobuf import xplane_pb2  # pylint: disable=g-import-not-at-top
+  from tensorflow.tsl.profiler.protobuf import xplane_pb2
   paths = glob.glob(os.path.join(logdir, "plugins", "profile", "*", "*.xplane.pb"))
   if not paths:
     raise RuntimeError(f"the profiler wrote no *.xplane.pb under {logdir}")
@@ -200,13 +200,14 @@ def load_xspace(logdir):
 
 def trace(logdir):
   """Builds the baseline arm, warms it up, traces `--steps` steps; returns figures."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from mentornet.training import distribution  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+
+  from mentornet.training import distribution
   distribution.set_op_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)
   if FLAGS.data:
     bench.SHARED_SUBSET = "" if FLAGS.data == "embedded" else os.path.abspath(FLAGS.data)
-  data_dir, dataset_name = bench._build_data(tempfile.mkdtemp(prefix="profile_data_"))  # pylint: disable=protected-access
-  levers = {name: value[0] for name, value in bench._levers().items()}  # pylint: disable=protected-access
+  data_dir, dataset_name = bench._build_data(tempfile.mkdtemp(prefix="profile_data_"))
+  levers = {name: value[0] for name, value in bench._levers().items()}
   runner = bench.Runner({"baseline": ("ours", levers)}, data_dir, dataset_name)
   model = runner.models["baseline"][1]
   if FLAGS.warmup_steps > 0:
@@ -221,7 +222,7 @@ def trace(logdir):
     tf.profiler.experimental.stop()
   path, xspace = load_xspace(logdir)
   layer_classes = {layer.name: type(layer).__name__
-                   for layer in model.student._flatten_layers(include_self=False)}  # pylint: disable=protected-access
+                   for layer in model.student._flatten_layers(include_self=False)}
   figures = {"ms_per_step": 1000.0 * wall / FLAGS.steps}
   figures.update(analyze(xspace, FLAGS.steps, layer_classes, model.optimizer.name))
   figures["input"]["wait_share"] = figures["input"]["wait_ms_per_step"] / figures["ms_per_step"]

@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from mentornet.cli import eval as eval_cli  # noqa: E402
+from mentornet.cli import eval as eval_cli
 
 if __name__ == "__main__":
   eval_cli.run_main()

@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from mentornet.cli import train  # noqa: E402
+from mentornet.cli import train
 
 if __name__ == "__main__":
   train.run_baseline()

@@ -14,14 +14,14 @@ spelling. Example:
   python code/cifar_train_mentornet.py --curriculum=data_parameters --learn_inst_parameters \
     --lr_inst_param=0.2 --wd_inst_param=0.0 --data_dir=data/cifar10/0.4 \
     --train_log_dir=cifar_models/cifar10/resnet/0.4/data_parameters/train
-Every run ends by writing `<train_log_dir>/trust_report.csv` (see `mentornet.analysis.trust_report`).
+Every run ends by writing `<train_log_dir>/trust_report.csv` (`mentornet.analysis.trust_report`).
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from mentornet.cli import train  # noqa: E402
+from mentornet.cli import train
 
 if __name__ == "__main__":
   train.run_mentornet()

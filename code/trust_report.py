@@ -1,4 +1,4 @@
-"""Writes the per-example trust report of a trained checkpoint (see `mentornet.analysis.trust_report`).
+"""Writes the per-example trust report of a trained checkpoint (`mentornet.analysis.trust_report`).
 
 Training already writes `<train_log_dir>/trust_report.csv` when it ends; this re-runs it on
 demand, e.g. for an older checkpoint. What the command line leaves out (data, model and
@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from mentornet.cli import trust_report  # noqa: E402
+from mentornet.cli import trust_report
 
 if __name__ == "__main__":
   trust_report.run_main()

@@ -21,7 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../code"))
 
-from mentornet.cli import make_noisy_data  # noqa: E402
+from mentornet.cli import make_noisy_data
 
 if __name__ == "__main__":
   make_noisy_data.run_main()

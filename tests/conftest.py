@@ -26,7 +26,7 @@ def float32_policy_after_each_test():
   """A run sets Keras's global dtype policy (--mixed_precision=auto picks mixed_bfloat16 on a
   CPU with bf16 instructions); later tests start from float32 again."""
   yield
-  import keras  # pylint: disable=import-outside-toplevel
+  import keras
   keras.mixed_precision.set_global_policy("float32")
 
 
@@ -55,8 +55,9 @@ def subprocess_env(**extra):
 
 def make_tiny_noisy_cifar(root, num_train=160, num_test=40, num_shards=2):
   """Random 32x32 images in the CIFAR-10 layout at 0.4 noise; returns <root>/data/cifar10."""
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  from mentornet.data import noisy_data_builder  # pylint: disable=import-outside-toplevel
+  import numpy as np
+
+  from mentornet.data import noisy_data_builder
   rng = np.random.default_rng(0)
   npz = pathlib.Path(root) / "tiny.npz"
   np.savez(npz, x_train=rng.integers(0, 256, (num_train, 32, 32, 3), dtype=np.uint8),

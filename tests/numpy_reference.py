@@ -43,7 +43,7 @@ def trust_report_check(csv_path, resolution=1e-3):
   the share of (corrupted, clean) pairs where the corrupted example is trusted less (ties 1/2).
   Trust is compared on a grid of `resolution`; equal trust is decided by the loss (larger =
   trusted less)."""
-  import csv  # pylint: disable=import-outside-toplevel
+  import csv
   with open(csv_path, newline="", encoding="utf-8") as f:
     rows = list(csv.DictReader(f))
   trust = np.round(np.array([float(r["trust"]) for r in rows]) / resolution)

@@ -9,9 +9,9 @@ with the repository root as <REPO_ROOT> and a DATA_ROOT as <DATA_ROOT>:
       NOISE_FRACTIONS=0.2,human_worse_label,human_aggre_label (realized noise 0.4021, 0.0903)
   training_mentornet_command.txt                      DRY_RUN=1 bash commands/...
 """
-import json
 import io
 import itertools
+import json
 import os
 import pathlib
 import shlex
@@ -627,7 +627,7 @@ def test_run_steps_stops_at_a_failed_command(tmp_path):
 def test_small_dd_pipeline_takes_its_regime_from_reproduce_small(tmp_path):
   """The dry run of train_mentornet_dd_small.sh: the StudentNet, dump and percentile follow
   reproduce_small's defaults (222 a class, flip only, 1,600 steps, p = 0.6 at 40% noise)."""
-  from mentornet.cli import mentornet_dd_small  # pylint: disable=import-outside-toplevel
+  from mentornet.cli import mentornet_dd_small
   out = io.StringIO()
   status = mentornet_dd_small.main([str(tmp_path / 'dd'), str(tmp_path / 's'), '--dry_run'], {},
                                    root=str(REPO_ROOT), out=out)

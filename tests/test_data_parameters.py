@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import numpy_reference
 from conftest import subprocess_env
 from mentornet.curricula import base as curriculum_lib
 from mentornet.curricula import data_parameters as dp
 from mentornet.data import records
-from mentornet.training import trainer as trainer_lib
 from mentornet.errors import UsageError
+from mentornet.training import trainer as trainer_lib
+import numpy_reference
 
 NUM_CLASSES = 6
 NUM_EXAMPLES = 12

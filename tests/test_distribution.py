@@ -11,7 +11,9 @@ import textwrap
 
 import numpy as np
 
-from conftest import REPO_ROOT, make_tiny_noisy_cifar, subprocess_env
+from conftest import REPO_ROOT
+from conftest import make_tiny_noisy_cifar
+from conftest import subprocess_env
 
 REPLICA_SCRIPT = textwrap.dedent("""
     import json, sys
@@ -90,7 +92,7 @@ SCALAR_LOGS = ("weighted_loss", "percentile_loss", "loss_moving_average", "total
 
 
 def test_one_and_two_replicas_agree(tmp_path):
-  from mentornet.models import mentornet_net  # pylint: disable=import-outside-toplevel
+  from mentornet.models import mentornet_net
   mentornet_dir = str(tmp_path / "mentornet")
   mentornet_net.export_saved_model(mentornet_net.build_mentornet(seed=11), mentornet_dir)
   out = tmp_path / "out.json"
@@ -125,7 +127,7 @@ def _free_ports(count):
 
 
 def test_two_worker_multi_worker_mirrored_run(tmp_path):
-  from mentornet.models import mentornet_net  # pylint: disable=import-outside-toplevel
+  from mentornet.models import mentornet_net
   data_dir = make_tiny_noisy_cifar(tmp_path, num_train=64, num_test=16)
   mentornet_dir = str(tmp_path / "mentornet")
   mentornet_net.export_saved_model(mentornet_net.build_mentornet(seed=1), mentornet_dir)

@@ -1,7 +1,8 @@
 """The one-line error wrapper shared by every script."""
 import pytest
 
-from mentornet.errors import UsageError, exit_on_usage_error
+from mentornet.errors import UsageError
+from mentornet.errors import exit_on_usage_error
 
 
 def test_usage_error_is_one_line_and_exit_2(capsys):

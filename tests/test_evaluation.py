@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import numpy_reference
-from mentornet.data import pipeline as data
 from mentornet.analysis import evaluation
-from mentornet.models import studentnets
+from mentornet.data import pipeline as data
 from mentornet.errors import UsageError
+from mentornet.models import studentnets
+import numpy_reference
 
 TINY = studentnets.StudentNetConfig(1, (8, 8, 16, 16), sync_batch_norm=False)
 

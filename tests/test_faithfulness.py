@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 
 from mentornet.curricula import base as curriculum
-from mentornet.models import studentnets
 from mentornet.learning import studentnet_dump
+from mentornet.models import studentnets
 
 
 def test_training_epoch_is_the_originals_float64_division_at_every_step():
@@ -94,8 +94,8 @@ class _Recorder(keras.callbacks.Callback):
 
 
 def test_summaries_cumulative_data_util_rate_of_the_step_and_plain_total_loss(tmp_path):
-  from mentornet.training import trainer as trainer_lib  # pylint: disable=import-outside-toplevel
   from mentornet.training import callbacks as training_callbacks
+  from mentornet.training import trainer as trainer_lib
   batch = 10
   rng = np.random.default_rng(0)
   images = rng.normal(size=(batch, 4, 4, 3)).astype(np.float32)
@@ -215,7 +215,7 @@ def _standardized(image):
 
 @pytest.mark.parametrize("studentnet,padding", [("resnet101", 2), ("inception", 8)])
 def test_augmentation_pads_crops_and_flips_a_known_image(studentnet, padding):
-  from mentornet.data import pipeline as data  # pylint: disable=import-outside-toplevel
+  from mentornet.data import pipeline as data
   assert studentnets.STUDENTNETS[studentnet].train_crop_padding == padding  # 36x36 / 48x48
   image = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
   padded = np.pad(image, ((padding, padding), (padding, padding), (0, 0)))
@@ -237,7 +237,7 @@ def test_augmentation_pads_crops_and_flips_a_known_image(studentnet, padding):
 
 
 def test_test_path_is_standardization_only(tmp_path):
-  from mentornet.data import pipeline as data  # pylint: disable=import-outside-toplevel
+  from mentornet.data import pipeline as data
   from mentornet.data import records
   rng = np.random.default_rng(2)
   images = rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
@@ -258,7 +258,7 @@ def test_test_path_is_standardization_only(tmp_path):
 def test_training_path_augmentations(tmp_path, augmentation):
   """--augmentation=none (reduced regimes) shuffles and repeats the images unchanged; flip
   only mirrors them."""
-  from mentornet.data import pipeline as data  # pylint: disable=import-outside-toplevel
+  from mentornet.data import pipeline as data
   from mentornet.data import records
   images = np.random.default_rng(3).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
   records.write_shards(str(tmp_path), "cifar10", "train", {
@@ -297,7 +297,7 @@ def test_learning_rate_schedule_per_studentnet_and_curriculum(studentnet, curric
   model = training_loop.build_trainer(
       config, tf.distribute.get_strategy(), 10, 50000,
       lambda **_: curriculum.NoCurriculum(name="curriculum"))
-  schedule = model.optimizer._learning_rate  # pylint: disable=protected-access
+  schedule = model.optimizer._learning_rate
   rate = lambda step: float(schedule(step))
   if kind == "piecewise":  # x0.1 after steps 19531, 25000, 30000 of 39000
     got = [rate(s) for s in (0, 19531, 19532, 25000, 25001, 30000, 30001)]

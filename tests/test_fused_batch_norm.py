@@ -100,7 +100,7 @@ def test_same_variables_and_config():
   assert [v.trainable for v in fused.weights] == [v.trainable for v in plain.weights]
   assert fused.get_config() == plain.get_config()
   restored = keras.layers.deserialize(keras.layers.serialize(fused))
-  assert type(restored) is FusedBatchNormalization  # pylint: disable=unidiomatic-typecheck
+  assert type(restored) is FusedBatchNormalization
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])

@@ -11,7 +11,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, subprocess_env
+from conftest import REPO_ROOT
+from conftest import subprocess_env
 from mentornet.data import human_noise
 from mentornet.data import noisy_data_builder
 from mentornet.data import records

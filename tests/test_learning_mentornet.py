@@ -53,7 +53,7 @@ def features(*rows):
 
 @pytest.fixture(scope="module")
 def load_mentornet():
-  from mentornet.models import mentornet_net  # pylint: disable=g-import-not-at-top  (TensorFlow)
+  from mentornet.models import mentornet_net  # TensorFlow
   cache = {}
 
   def load(path):
@@ -132,7 +132,7 @@ def test_predefined_dataset_files(tmp_path):
   again, _ = generator.make_predefined_dataset("vstar_focal_loss", 1000, None, seed=3)
   np.testing.assert_array_equal(again, train)
   # The original reader: plain pickle.load and .shape.
-  import pickle  # pylint: disable=g-import-not-at-top
+  import pickle
   with open(os.path.join(outdir, "tr.p"), "rb") as f:
     assert pickle.load(f).shape == (800, 5)
 
@@ -238,8 +238,9 @@ def test_train_requires_data(tmp_path):
 
 
 def test_visualizer_writes_frames_and_gif(tmp_path, load_mentornet):
-  import imageio.v3 as iio  # pylint: disable=g-import-not-at-top
-  from mentornet.learning import visualize  # pylint: disable=g-import-not-at-top
+  import imageio.v3 as iio
+
+  from mentornet.learning import visualize
   model = load_mentornet(MODELS / "mentornet_pd1_g_1" / "mentornet_pd")
   pngs, gif = visualize.visualize_mentornet(model, str(tmp_path), loss_bound=5,
                                             epoch_ranges=[0, 18, 95], log=lambda _: None)
@@ -259,10 +260,11 @@ def test_visualizer_rejects_a_dir_without_mentornet(tmp_path):
 
 
 def test_studentnet_dump(tmp_path):
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from mentornet.data import records  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+
+  from mentornet.data import records
+  from mentornet.learning import studentnet_dump
   from mentornet.models import studentnets
-  from mentornet.learning import studentnet_dump  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   n = 12
   images = rng.integers(0, 256, [n, 32, 32, 3], dtype=np.uint8)

@@ -1,4 +1,5 @@
-"""data_tools/make_noisy_data.py and mentornet.data.noisy_data_builder: layout, manifests, refusals."""
+"""data_tools/make_noisy_data.py and mentornet.data.noisy_data_builder: layout, manifests and
+refusals."""
 import json
 import os
 import pickle

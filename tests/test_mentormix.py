@@ -13,7 +13,6 @@ import pytest
 from scipy import stats
 import tensorflow as tf
 
-import numpy_reference as ref
 from conftest import subprocess_env
 from mentornet.analysis import trust_report
 from mentornet.cli import flags as flags_lib
@@ -25,6 +24,7 @@ from mentornet.errors import UsageError
 from mentornet.models import mentornet_net
 from mentornet.training import checkpoints
 from mentornet.training import trainer as trainer_lib
+import numpy_reference as ref
 
 BATCH = 12
 NUM_CLASSES = 10

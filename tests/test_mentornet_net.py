@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mentornet.models import mentornet_net
 from mentornet.errors import UsageError
+from mentornet.models import mentornet_net
 
 CODE_DIR = pathlib.Path(__file__).resolve().parents[1] / "code"
 

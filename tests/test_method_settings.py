@@ -52,7 +52,7 @@ def test_nearest_noise_fraction_is_the_one_nearest_rule():
 
 
 def test_quickstart_reads_mentornet_pd_from_the_table():
-  from mentornet.experiments import quickstart  # pylint: disable=import-outside-toplevel
+  from mentornet.experiments import quickstart
   mentornet_dir, settings = quickstart.mentornet_pd_settings(0.4)
   assert mentornet_dir.endswith("mentornet_pd1_g_1/mentornet_pd")
   assert settings["loss_p_percentile"] == 0.7

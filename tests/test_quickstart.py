@@ -11,9 +11,9 @@ import pytest
 import tensorflow as tf
 
 from conftest import subprocess_env
+from mentornet.cli import quickstart as cli_quickstart
 from mentornet.data import pipeline as data_lib
 from mentornet.data import records
-from mentornet.cli import quickstart as cli_quickstart
 from mentornet.data.npz_splits import balanced_subset
 from mentornet.errors import UsageError
 from mentornet.experiments import quickstart

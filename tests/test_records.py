@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mentornet.data import records
 from mentornet.config.datasets import get_dataset_info
+from mentornet.data import records
 from mentornet.errors import UsageError
 
 CIFAR10 = get_dataset_info("cifar10")

@@ -8,14 +8,15 @@ from absl import flags
 import numpy as np
 import pytest
 
-import numpy_reference
-from conftest import REPO_ROOT, subprocess_env
+from conftest import REPO_ROOT
+from conftest import subprocess_env
 from mentornet.cli import reproduce_small as cli_reproduce_small
 from mentornet.data import npz_splits
 from mentornet.data import records
 from mentornet.errors import UsageError
 from mentornet.experiments import regime_study
 from mentornet.experiments import reproduce_small
+import numpy_reference
 
 
 def test_reproduce_small_writes_results_table_and_plot(tmp_path, capsys):
@@ -106,7 +107,7 @@ def test_mentornet_dd_trains_with_the_regime_dd_and_overrides():
 
 
 def test_given_label_fit_splits_clean_and_corrupted_examples():
-  from mentornet.analysis import learning_curves  # pylint: disable=import-outside-toplevel
+  from mentornet.analysis import learning_curves
   columns = {"label": np.array([1, 2, 3, 4, 5, 6]),
              "clean_label": np.array([1, 2, 0, 0, -1, 0]),
              "correct": np.array([True, False, True, False, True, True])}

@@ -8,10 +8,10 @@ import keras
 import pytest
 
 from conftest import subprocess_env
-from mentornet.curricula import base as curriculum
-from mentornet.training import loop as training_loop
-from mentornet.training import callbacks as training_callbacks
 from mentornet.config import train_config
+from mentornet.curricula import base as curriculum
+from mentornet.training import callbacks as training_callbacks
+from mentornet.training import loop as training_loop
 from mentornet.training import precision
 
 

@@ -3,8 +3,8 @@ import keras
 import numpy as np
 import pytest
 
-from mentornet.models import studentnets
 from mentornet.errors import UsageError
+from mentornet.models import studentnets
 
 IMAGES = np.zeros((2, 32, 32, 3), np.float32)
 
@@ -75,7 +75,7 @@ def test_every_studentnet_trains_under_mixed_precision(name, policy):
   """Forward and backward on the CPU under each mixed policy (--mixed_precision=auto picks
   bf16 on CPUs with bf16 instructions): every op has a kernel (cifarnet's LRN runs in float32)
   and the float32 results are matched to the policy's rounding."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf
   spec = studentnets.get_studentnet_spec(name)
   config = studentnets.StudentNetConfig(1, (4, 4, 8, 8), False)
   images = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype(np.float32)

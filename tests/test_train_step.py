@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import numpy_reference as ref
 from mentornet.curricula import base as curriculum_lib
+from mentornet.errors import UsageError
 from mentornet.models import mentornet_net
 from mentornet.training import trainer as trainer_lib
-from mentornet.errors import UsageError
+import numpy_reference as ref
 
 BATCH = 10
 NUM_CLASSES = 10

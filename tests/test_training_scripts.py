@@ -8,7 +8,8 @@ import time
 import pytest
 import tensorflow as tf
 
-from conftest import CODE_DIR, subprocess_env
+from conftest import CODE_DIR
+from conftest import subprocess_env
 from mentornet.errors import UsageError
 
 TINY_RESNET = ["--studentnet=resnet101", "--num_residual_units=1", "--resnet_widths=8,8,16,16"]
@@ -24,7 +25,7 @@ def _run(args, timeout=300):
 
 @pytest.fixture(scope="module")
 def random_mentornet(tmp_path_factory):
-  from mentornet.models import mentornet_net  # pylint: disable=import-outside-toplevel
+  from mentornet.models import mentornet_net
   path = str(tmp_path_factory.mktemp("mentornet") / "saved")
   mentornet_net.export_saved_model(mentornet_net.build_mentornet(seed=2), path)
   return path
@@ -81,7 +82,7 @@ def test_baseline_resumes_after_kill_and_eval_writes_csv(tiny_cifar, tmp_path):
   # The changed step budget is said and recorded, not silently overwritten.
   assert (f"resuming at step {killed_at} with changed settings: max_number_of_steps 1000000 -> "
           f"{final_step}") in resumed.stdout
-  import json  # pylint: disable=import-outside-toplevel
+  import json
   record = json.loads((train_dir / "train_config.json").read_text())
   assert record["max_number_of_steps"] == final_step
   assert record["augmentation"] == "flip"  # the flag reaches the run's config
@@ -108,7 +109,7 @@ def test_baseline_resumes_after_kill_and_eval_writes_csv(tiny_cifar, tmp_path):
   # Eval jobs that cannot work stop at once with one line, before their eval_dir exists: a
   # flag contradicting train_config.json, a checkpoint of another StudentNet (no record to
   # correct the flags), a corrupt data file.
-  import shutil  # pylint: disable=import-outside-toplevel
+  import shutil
   bare_dir = tmp_path / "bare"
   bare_dir.mkdir()
   for path in train_dir.glob(f"ckpt-{final_step}.*"):
@@ -137,10 +138,10 @@ def test_baseline_resumes_after_kill_and_eval_writes_csv(tiny_cifar, tmp_path):
 
 
 def test_mentornet_resume_restores_moving_average(tiny_cifar, random_mentornet, tmp_path):
-  from mentornet.curricula import base as curriculum  # pylint: disable=import-outside-toplevel
-  from mentornet.training import loop as training_loop
   from mentornet.config import train_config
+  from mentornet.curricula import base as curriculum
   from mentornet.training import checkpoints
+  from mentornet.training import loop as training_loop
   train_dir = tmp_path / "train"
   base = _script("cifar_train_mentornet.py") + TINY_RESNET + [
       f"--data_dir={tiny_cifar / '0.4'}", f"--train_log_dir={train_dir}", "--batch_size=16",
@@ -174,7 +175,7 @@ def test_mentornet_resume_restores_moving_average(tiny_cifar, random_mentornet, 
   config = train_config.TrainConfig(train_log_dir=str(train_dir), data_dir=str(tiny_cifar / "0.4"),
                                      curriculum="mentornet", batch_size=16, max_number_of_steps=6,
                                      num_residual_units=1, resnet_widths=(8, 8, 16, 16))
-  from mentornet.models import mentornet_net  # pylint: disable=import-outside-toplevel
+  from mentornet.models import mentornet_net
   mentornet = mentornet_net.load_mentornet(random_mentornet)
   model = training_loop.build_trainer(
       config, tf.distribute.get_strategy(), 10, 160,
@@ -190,7 +191,7 @@ def test_mentornet_resume_restores_moving_average(tiny_cifar, random_mentornet, 
 
 
 def test_divergence_stops_with_the_step_and_keeps_finite_checkpoints(tiny_cifar, tmp_path):
-  import numpy as np  # pylint: disable=import-outside-toplevel
+  import numpy as np
   train_dir = tmp_path / "train"
   command = _script("cifar_train_baseline.py") + TINY_RESNET + [
       f"--data_dir={tiny_cifar / '0.4'}", f"--train_log_dir={train_dir}", "--batch_size=16",
@@ -247,7 +248,7 @@ def test_hand_written_tf_module_mentornet_trains_a_studentnet(tiny_cifar, tmp_pa
   assert trained.returncode == 0, trained.stderr[-3000:]
   assert "Finished at step 3" in trained.stdout
   # Its weights reached the trust report: v = sigmoid(-2 (loss - moving average)), not all 1.
-  import csv  # pylint: disable=import-outside-toplevel
+  import csv
   with open(train_dir / "trust_report.csv", newline="") as f:
     rows = list(csv.DictReader(f))
   assert len(rows) == 160
@@ -263,7 +264,7 @@ def test_mentormix_trains_through_the_original_script(tiny_cifar, random_mentorn
       f"--trained_mentornet_dir={random_mentornet}", "--mixup_alpha=2", "--verbose=0"])
   assert trained.returncode == 0, trained.stderr[-3000:]
   assert "Finished at step 3" in trained.stdout
-  import json  # pylint: disable=import-outside-toplevel
+  import json
   record = json.loads((train_dir / "train_config.json").read_text())
   assert record["curriculum"] == "mentormix"
   assert record["curriculum_settings"]["mixup_alpha"] == 2.0
@@ -365,7 +366,7 @@ ENTRY_POINTS = {
 
 def _run_cases(script, cases):
   """Runs the main behind a script on each argv in one process; returns [(exit code, stderr)]."""
-  import json  # pylint: disable=import-outside-toplevel
+  import json
   proc = _run([sys.executable, "-c", BAD_INPUT_DRIVER, ENTRY_POINTS[script], json.dumps(cases)])
   assert proc.returncode == 0, proc.stderr[-3000:]
   return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -443,7 +444,7 @@ def test_mentornet_bad_inputs_leave_existing_dir_untouched(tiny_cifar, random_me
 
 
 def test_corrupt_record_stops_with_file_name_and_keeps_checkpoints(tiny_cifar, tmp_path):
-  import shutil  # pylint: disable=import-outside-toplevel
+  import shutil
   data_dir = tmp_path / "data"
   shutil.copytree(tiny_cifar / "0.4", data_dir)
   train_dir = tmp_path / "train"
@@ -481,7 +482,7 @@ print(json.dumps(seen))
 
 
 def test_device_id_against_inherited_cuda_visible_devices():
-  import json  # pylint: disable=import-outside-toplevel
+  import json
   cases = [
       ("2,3", ["--device_id=1"], "1"),  # An explicit --device_id wins over the environment.
       ("2,3", [], "2,3"),  # The default keeps it (e.g. a scheduler's).

@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import numpy_reference as ref
-from conftest import make_tiny_noisy_cifar, subprocess_env
+from conftest import make_tiny_noisy_cifar
+from conftest import subprocess_env
+from mentornet.analysis import trust_report as tr
+from mentornet.config import train_config
 from mentornet.curricula import base as curriculum_lib
 from mentornet.curricula import data_parameters as dp
+from mentornet.curricula import factory as curriculum_factory
+from mentornet.errors import UsageError
+from mentornet.experiments import runner
 from mentornet.models import mentornet_net
 from mentornet.training import trainer as trainer_lib
-from mentornet.training import loop as training_loop
-from mentornet.config import train_config
-from mentornet.analysis import trust_report as tr
-from mentornet.curricula import factory as curriculum_factory
-from mentornet.experiments import runner
-from mentornet.errors import UsageError
+import numpy_reference as ref
 
 NUM_CLASSES = 4
 
@@ -229,8 +229,9 @@ def trained_run(tmp_path_factory):
           num_classes, num_examples, settings, name="curriculum"))
   assert result["trust_report"]["num_examples"] == 32
   # The data parameters and their momentum buffers are checkpointed with the StudentNet.
-  restored, _ = tr.restore_model(config, result["latest_checkpoint"], curriculum_factory.make_curriculum_factory(
-      "data_parameters", config.curriculum_settings))
+  make_curriculum = curriculum_factory.make_curriculum_factory("data_parameters",
+                                                              config.curriculum_settings)
+  restored, _ = tr.restore_model(config, result["latest_checkpoint"], make_curriculum)
   trained = result["model"].curriculum
   assert len(trained.weights) == 4 and np.any(trained.inst_velocity.numpy() != 0)
   for want, got in zip(trained.weights, restored.curriculum.weights):

@@ -38,7 +38,8 @@ def exit_on_usage_error(main_fn):
 def parse_number_list(values, flag, kind, low, high, example=None):
   """'a,b,c' or a sequence -> list of `kind` (int or float) numbers in [low, high].
 
-  Blank items are skipped. Raises `UsageError` naming `--flag` for a non-number, a value out of range (nan included) or
+  Blank items are skipped. Raises `UsageError` naming `--flag` for a non-number, a value out of
+  range (nan included) or
   an empty list; `example` (e.g. '0.2,0.4') is suggested when it is empty.
   """
   items = values.split(",") if isinstance(values, str) else list(values)

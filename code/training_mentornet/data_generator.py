@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from mentornet.cli import generate_mentornet_data  # noqa: E402
+from mentornet.cli import generate_mentornet_data
 
 if __name__ == "__main__":
   generate_mentornet_data.run_main()

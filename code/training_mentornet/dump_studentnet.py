@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from mentornet.cli import dump_studentnet  # noqa: E402
+from mentornet.cli import dump_studentnet
 
 if __name__ == "__main__":
   dump_studentnet.run_main()

@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from mentornet.cli import import_mentornet_checkpoint  # noqa: E402
+from mentornet.cli import import_mentornet_checkpoint
 
 if __name__ == "__main__":
   import_mentornet_checkpoint.run_main()

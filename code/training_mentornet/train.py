@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from mentornet.cli import train_mentornet  # noqa: E402
+from mentornet.cli import train_mentornet
 
 if __name__ == "__main__":
   train_mentornet.run_main()

@@ -18,8 +18,8 @@ import numpy as np
 import tensorflow as tf
 
 from mentornet.data import pipeline as data_lib
-from mentornet.models import studentnets
 from mentornet.errors import UsageError
+from mentornet.models import studentnets
 from mentornet.training import precision
 from mentornet.training.checkpoints import checkpoint_step
 

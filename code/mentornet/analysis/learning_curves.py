@@ -99,9 +99,9 @@ def plot_curves(histories, path, title, accuracy_key="test_accuracy", dashed=("o
     path: PNG to write.
     dashed: methods drawn with a dashed line (references such as the clean-label oracle).
   """
-  import matplotlib  # pylint: disable=g-import-not-at-top
+  import matplotlib
   matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  import matplotlib.pyplot as plt
   fig, (ax_acc, ax_mem) = plt.subplots(1, 2, figsize=(12, 4.5))
   for method, rows in histories.items():
     style = "--" if method in dashed else "-"

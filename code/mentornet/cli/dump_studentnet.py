@@ -17,7 +17,6 @@ from absl import app
 from absl import flags
 from absl import logging
 
-
 from mentornet import errors
 from mentornet.cli import flags as flags_lib
 
@@ -72,8 +71,8 @@ def main(argv):
       raise errors.UsageError(f"--{name} is required")
   steps = _parse_steps(FLAGS.checkpoint_steps)
   # TensorFlow only after the cheap checks.
-  from mentornet.models import studentnets
   from mentornet.learning import studentnet_dump
+  from mentornet.models import studentnets
   widths = (None if FLAGS.resnet_widths is None
             else studentnets.parse_widths(FLAGS.resnet_widths))
   log = lambda line: print(line, flush=True)

@@ -48,7 +48,8 @@ def define_training_flags():
   flags.DEFINE_float("num_epochs_per_decay", 50, "Epochs after which the learning rate decays.")
   flags.DEFINE_integer("save_summaries_secs", 120, "Seconds between summary writes.")
   flags.DEFINE_integer("save_interval_secs", 1200, "Seconds between checkpoints.")
-  flags.DEFINE_integer("max_number_of_steps", defaults.ORIGINAL_RESNET_STEPS, "The maximum number of gradient steps.")
+  flags.DEFINE_integer("max_number_of_steps", defaults.ORIGINAL_RESNET_STEPS,
+                       "The maximum number of gradient steps.")
   # TF1 cluster flags, accepted so old command lines parse; see `validate_cluster_flags`.
   define_master_flag()
   flags.DEFINE_integer("ps_tasks", 0, "TF1 parameter servers; only 0 is supported (use "
@@ -104,7 +105,8 @@ def note_unused_master():
 def define_mentornet_flags():
   flags.DEFINE_string("trained_mentornet_dir", "",
                       "Directory of the trained MentorNet (a SavedModel).")
-  flags.DEFINE_float("loss_p_percentile", defaults.ORIGINAL_LOSS_P_PERCENTILE, "p-percentile of the batch losses used to "
+  flags.DEFINE_float("loss_p_percentile", defaults.ORIGINAL_LOSS_P_PERCENTILE,
+                     "p-percentile of the batch losses used to "
                      "compute the loss moving average, in (0, 1].")
   flags.DEFINE_alias("loss_p_precentile", "loss_p_percentile")  # The original commands' typo.
   flags.DEFINE_integer("burn_in_epoch", 0, "Epochs (percent of training) of burn-in, during "
@@ -112,7 +114,8 @@ def define_mentornet_flags():
   flags.DEFINE_bool("fixed_epoch_after_burn_in", False, "Feed the MentorNet the fixed epoch "
                     "after burn-in (MentorNet DD).")
   flags.DEFINE_float("loss_moving_average_decay",
-                     defaults.ORIGINAL_LOSS_MOVING_AVERAGE_DECAY, "Decay of the loss moving average.")
+                     defaults.ORIGINAL_LOSS_MOVING_AVERAGE_DECAY,
+                     "Decay of the loss moving average.")
   flags.DEFINE_list("example_dropout_rates", defaults.ORIGINAL_EXAMPLE_DROPOUT_RATES,
                     "[dropout rate, epoch count]+ over the 100 epochs; counts sum to 100.")
 

@@ -14,7 +14,6 @@ loss, loss_diff, label, epoch, v_star, readable by the original reader) and data
 from absl import app
 from absl import flags
 
-
 from mentornet import errors
 from mentornet.learning import generator
 from mentornet.learning import vstar

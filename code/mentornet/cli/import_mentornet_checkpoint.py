@@ -12,7 +12,6 @@ imports it on the fly each run; converting once avoids that.)
 from absl import app
 from absl import flags
 
-
 from mentornet import errors
 from mentornet.models import mentornet_net
 

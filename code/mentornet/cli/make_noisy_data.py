@@ -21,7 +21,6 @@ import os
 from absl import app
 from absl import flags
 
-
 from mentornet import errors
 from mentornet.data import human_noise
 from mentornet.data import noisy_data_builder

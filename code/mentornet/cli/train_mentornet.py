@@ -15,7 +15,6 @@ from absl import app
 from absl import flags
 from absl import logging
 
-
 from mentornet import errors
 
 FLAGS = flags.FLAGS

@@ -7,7 +7,8 @@ run (eval job, trust report, StudentNet dump, collectors) reads it back through
 import dataclasses
 import json
 import os
-from typing import Optional, Tuple
+from typing import Optional
+from typing import Tuple
 
 from mentornet.config import defaults
 from mentornet.errors import UsageError

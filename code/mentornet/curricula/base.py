@@ -15,11 +15,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mentornet.errors import UsageError
-
 from mentornet.config.defaults import NUM_EPOCH_BINS
 from mentornet.config.defaults import ORIGINAL_LOSS_MOVING_AVERAGE_DECAY
 from mentornet.config.defaults import ORIGINAL_LOSS_P_PERCENTILE
+from mentornet.errors import UsageError
 
 
 def parse_example_dropout_rates(spec):

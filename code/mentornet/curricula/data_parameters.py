@@ -121,11 +121,11 @@ def check_example_ids(files, num_examples, batch_size=4096):
 
   Reads only the id feature of every record (seconds for CIFAR), before training starts.
   """
-  from mentornet.data import records  # pylint: disable=g-import-not-at-top
+  from mentornet.data import records
   spec = {records.ID_KEY: tf.io.FixedLenFeature([], tf.int64, default_value=records.MISSING)}
   dataset = (tf.data.TFRecordDataset(list(files)).batch(batch_size)
              .map(lambda serialized: tf.io.parse_example(serialized, spec)[records.ID_KEY]))
-  ids = np.concatenate([batch for batch in dataset.as_numpy_iterator()] or
+  ids = np.concatenate(list(dataset.as_numpy_iterator()) or
                        [np.zeros([0], np.int64)])
   if len(ids) and ids.min() < 0:
     raise UsageError(f"{INVALID_ID_MESSAGE} ({int(np.sum(ids < 0))} records without an id)")

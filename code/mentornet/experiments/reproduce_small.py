@@ -27,7 +27,8 @@ import dataclasses
 import json
 import os
 import time
-from typing import Optional, Tuple
+from typing import Optional
+from typing import Tuple
 
 from mentornet.analysis import learning_curves
 from mentornet.config import defaults

@@ -18,10 +18,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mentornet.models import mentornet_net
 from mentornet.errors import UsageError
 from mentornet.learning import generator
 from mentornet.learning import vstar as vstar_lib
+from mentornet.models import mentornet_net
 
 METRICS_FILE = "metrics.json"
 CHECKPOINT_NAME = "ckpt"

@@ -112,9 +112,9 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
       raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
     if name == "_reconstruct":  # numpy.core was renamed numpy._core in NumPy 2.
       try:
-        from numpy._core.multiarray import _reconstruct  # pylint: disable=g-import-not-at-top
+        from numpy._core.multiarray import _reconstruct
       except ImportError:
-        from numpy.core.multiarray import _reconstruct  # pylint: disable=g-import-not-at-top
+        from numpy.core.multiarray import _reconstruct
       return _reconstruct
     return super().find_class(module, name)
 
@@ -135,7 +135,7 @@ def read_array(path):
       array = _ArrayOnlyUnpickler(f, encoding="latin1").load()
   except OSError as e:
     raise UsageError(f"cannot read {path}: {e.strerror}") from e
-  except Exception as e:  # pylint: disable=broad-except  (corrupt pickles raise many types)
+  except Exception as e:  # corrupt pickles raise many types
     raise UsageError(f"{path} is not a MentorNet data set pickle: {e}") from e
   array = np.asarray(array, np.float64)
   if array.ndim != 2 or array.shape[1] != len(COLUMNS):

@@ -22,21 +22,23 @@ nominal budget when the run stopped early).
 """
 import dataclasses
 import os
-from typing import Optional, Sequence, Tuple
+from typing import Optional
+from typing import Sequence
+from typing import Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from mentornet.curricula import base as curriculum
-from mentornet.config import datasets
 from mentornet.analysis import evaluation
-from mentornet.data import records
-from mentornet.models import studentnets
+from mentornet.config import datasets
 from mentornet.config import defaults
 from mentornet.config import train_config
+from mentornet.curricula import base as curriculum
+from mentornet.data import records
+from mentornet.errors import UsageError
+from mentornet.models import studentnets
 from mentornet.training import checkpoints
 from mentornet.training import precision
-from mentornet.errors import UsageError
 
 DEFAULT_BATCH_SIZE = 250
 # train: batch norm with each batch's statistics, as the original's extraction built the ResNet

@@ -11,11 +11,11 @@ import imageio.v3 as iio
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-import numpy as np  # pylint: disable=g-import-not-at-top
+import matplotlib.pyplot as plt
+import numpy as np
 
-from mentornet.errors import UsageError  # pylint: disable=g-import-not-at-top
-from mentornet.errors import parse_number_list  # pylint: disable=g-import-not-at-top
+from mentornet.errors import UsageError
+from mentornet.errors import parse_number_list
 
 DEFAULT_EPOCH_RANGES = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 99)
 GIF_NAME = "plot.gif"

@@ -15,7 +15,9 @@ features -> bool [n]); the acceptance checks threshold v at 0.5 there and use th
 elsewhere. `default_gamma` is used when --vstar_gamma is not given.
 """
 import dataclasses
-from typing import Callable, Optional, Union
+from typing import Callable
+from typing import Optional
+from typing import Union
 
 import numpy as np
 

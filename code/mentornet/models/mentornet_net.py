@@ -454,7 +454,7 @@ def load_mentornet(path, flag_name="trained_mentornet_dir"):
     raise UsageError(f"{where} is not a directory holding a MentorNet SavedModel")
   try:
     loaded = tf.saved_model.load(path)
-  except Exception as e:  # pylint: disable=broad-except  (corrupt files raise many types)
+  except Exception as e:  # corrupt files raise many types
     first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
     raise UsageError(f"{where} is not a readable SavedModel: {first_line}") from e
   return _check_loaded_mentornet(loaded, where)
@@ -515,7 +515,7 @@ def _check_loaded_mentornet(loaded, where):
   for call in candidates:
     try:
       v = strategy.experimental_local_results(strategy.run(call, args=(tf.constant(probe),)))[0]
-    except Exception as e:  # pylint: disable=broad-except  (any failure means: not this way)
+    except Exception as e:  # any failure means: not this way
       problem = problem or ("fails on float32 [n, 4] features: " +
                             (str(e).strip().splitlines() or [type(e).__name__])[0][:200])
       continue
@@ -541,7 +541,7 @@ def shipped_mentornet_dir(name):
   `name` is a curriculum name (`mentornet_pd`, ...) or a path relative to `models/`.
   """
   try:
-    import mentornet_models  # pylint: disable=g-import-not-at-top
+    import mentornet_models
   except ImportError as e:
     raise UsageError("the shipped MentorNets (package mentornet_models) are not importable: "
                      "install this project (pip install -e .) or put its root on PYTHONPATH"

@@ -11,13 +11,11 @@ model through `build_studentnet`, so training and evaluation always share one co
 """
 import dataclasses
 import math
-from typing import Callable, Tuple
+from typing import Callable
+from typing import Tuple
 
 import keras
 import numpy as np
-
-from mentornet.models.batch_norm import FusedBatchNormalization
-from mentornet.errors import UsageError
 
 # The defaults live in mentornet.config.defaults; these names are the registry's view of them.
 from mentornet.config.defaults import FUSED_BATCH_NORM_DEFAULT
@@ -26,6 +24,8 @@ from mentornet.config.defaults import RESNET_DEFAULT_UNITS
 from mentornet.config.defaults import RESNET_DEFAULT_WIDTHS
 from mentornet.config.defaults import RESNET_MENTORNET_BOUNDARIES
 from mentornet.config.defaults import RESNET_MENTORNET_MULTIPLIERS
+from mentornet.errors import UsageError
+from mentornet.models.batch_norm import FusedBatchNormalization
 
 # The last layer of every StudentNet computes in float32 under any mixed-precision policy, so the
 # losses, the MentorNet's features and the trust report come from float32 logits (the variables,
@@ -149,7 +149,7 @@ def build_resnet(num_classes, config=StudentNetConfig(), weight_decay=0.0002,
 def _local_response_norm(x):
   """slim's LRN; computed in float32 (TensorFlow has no bfloat16 kernel on CPUs and no float16
   one on GPUs) and returned in the input's dtype, so cifarnet trains under mixed precision."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
   normalized = tf.nn.local_response_normalization(tf.cast(x, tf.float32), depth_radius=4,
                                                   bias=1.0, alpha=0.001 / 9.0, beta=0.75)
   return tf.cast(normalized, x.dtype)

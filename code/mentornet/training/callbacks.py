@@ -1,4 +1,5 @@
-"""Keras callbacks of the training loop: exact step budget, checkpoints, non-finite stop, summaries."""
+"""Keras callbacks of the training loop: exact step budget, checkpoints, non-finite stop and
+summaries."""
 import time
 
 from absl import logging

@@ -79,7 +79,8 @@ def make_strategy(name="auto", num_gpus=0, cpu_replicas=0):
     return strategy
   if cpu_replicas > 1:
     devices = _configure_cpu_replicas(cpu_replicas)
-    return tf.distribute.MirroredStrategy(devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+    return tf.distribute.MirroredStrategy(
+        devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
   gpus = [d.name.replace("physical_device:", "") for d in tf.config.list_physical_devices("GPU")]
   if num_gpus:
     if num_gpus > len(gpus):

@@ -166,7 +166,8 @@ def run_training(config, make_curriculum, strategy=None, extra_callbacks=()):
         callbacks_lib.StopOnNonFinite(manager),
         callbacks_lib.StopAtStep(config.max_number_of_steps),
         callbacks_lib.CheckpointEverySecs(manager, config.save_interval_secs),
-        callbacks_lib.ScalarSummaries(config.train_log_dir, config.save_summaries_secs, enabled=is_chief),
+        callbacks_lib.ScalarSummaries(config.train_log_dir, config.save_summaries_secs,
+                                      enabled=is_chief),
     ] + list(extra_callbacks)
     try:
       model.fit(dataset, epochs=math.ceil(config.max_number_of_steps / steps_per_epoch),
