@@ -22,6 +22,7 @@ from mentornet import __version__
 from mentornet.config.datasets import get_dataset_info
 from mentornet.data import human_noise
 from mentornet.data import noise
+from mentornet.data import npz_splits
 from mentornet.errors import UsageError
 from mentornet.errors import parse_number_list
 
@@ -146,23 +147,6 @@ def _load_cifar_python(source, info):
   return splits
 
 
-def _load_npz(source):
-  try:
-    with np.load(source, allow_pickle=False) as arrays:
-      contents = {key: arrays[key] for key in arrays.files}
-  except Exception as e:  # Not a zip of .npy files, or an object array.
-    raise UsageError(f"--source={source} is not a readable .npz file ({type(e).__name__})")
-  test_prefix = next((p for p in ("test", "val") if {f"x_{p}", f"y_{p}"} <= contents.keys()), None)
-  if not {"x_train", "y_train"} <= contents.keys() or test_prefix is None:
-    raise UsageError(f"--source={source} must hold x_train, y_train and x_test, y_test "
-                     f"(or x_val, y_val); it holds {', '.join(sorted(contents)) or 'nothing'}")
-  splits = {"train": {"image": contents["x_train"], "label": contents["y_train"]},
-            "test": {"image": contents[f"x_{test_prefix}"], "label": contents[f"y_{test_prefix}"]}}
-  if "train_index" in contents:  # The CIFAR training index of each image of a subset.
-    splits["train"]["cifar_index"] = contents["train_index"]
-  return splits
-
-
 def _load_tfds(info):
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   import tensorflow_datasets as tfds  # Heavy; only this source needs it.
@@ -281,7 +265,7 @@ def load_source(source, dataset_name):
   elif kind == SOURCE_EMBEDDED:
     splits = _load_embedded()
   elif kind == "npz":
-    splits = _load_npz(source)
+    splits = npz_splits.read_npz(source, flag="--source")
   else:
     splits = _load_cifar_python(source, info)
   return {split: _checked_split(arrays, info, source, split) for split, arrays in splits.items()}

@@ -11,34 +11,49 @@ import numpy as np
 
 from mentornet.data import human_noise
 from mentornet.data import noise
-from mentornet.data import records
 from mentornet.errors import UsageError
 
 
-def load_npz(path):
-  """(x_train, y_train int64 [n], x_test, y_test int64 [m]) of an npz holding x_train, y_train
-  and x_test, y_test (or x_val, y_val as the test split); `UsageError` when keys are missing."""
+def read_npz(path, flag="--data"):
+  """The splits of an npz holding x_train, y_train and x_test, y_test (or x_val, y_val as the
+  test split): {"train": {"image", "label"[, "cifar_index"]}, "test": {"image", "label"}};
+  `cifar_index` is the npz's `train_index` (each image's CIFAR training index) when it has one.
+  `UsageError`, naming `flag`, for a missing file, an unreadable one or missing keys."""
   if not path or not os.path.exists(path):
-    raise UsageError(f"--data={path} does not exist")
-  arrays = np.load(path)
-  test_keys = ("x_test", "y_test") if "x_test" in arrays else ("x_val", "y_val")
-  for key in ("x_train", "y_train") + test_keys:
-    if key not in arrays:
-      raise UsageError(f"--data={path} lacks {key} (needs x_train, y_train and x_test, y_test "
-                       "or x_val, y_val)")
-  return (arrays["x_train"], arrays["y_train"].reshape(-1).astype(np.int64),
-          arrays[test_keys[0]], arrays[test_keys[1]].reshape(-1).astype(np.int64))
+    raise UsageError(f"{flag}={path} does not exist")
+  try:
+    with np.load(path, allow_pickle=False) as arrays:
+      contents = {key: arrays[key] for key in arrays.files}
+  except Exception as e:  # Not a zip of .npy files, or an object array.
+    raise UsageError(f"{flag}={path} is not a readable .npz file ({type(e).__name__})")
+  test_prefix = next((p for p in ("test", "val") if {f"x_{p}", f"y_{p}"} <= contents.keys()),
+                     None)
+  if not {"x_train", "y_train"} <= contents.keys() or test_prefix is None:
+    raise UsageError(f"{flag}={path} must hold x_train, y_train and x_test, y_test (or x_val, "
+                     f"y_val); it holds {', '.join(sorted(contents)) or 'nothing'}")
+  splits = {"train": {"image": contents["x_train"], "label": contents["y_train"]},
+            "test": {"image": contents[f"x_{test_prefix}"],
+                     "label": contents[f"y_{test_prefix}"]}}
+  if "train_index" in contents:
+    splits["train"]["cifar_index"] = contents["train_index"]
+  return splits
+
+
+def load_npz(path):
+  """(x_train, y_train int64 [n], x_test, y_test int64 [m]) of `read_npz(path)`."""
+  splits = read_npz(path)
+  return (splits["train"]["image"], splits["train"]["label"].reshape(-1).astype(np.int64),
+          splits["test"]["image"], splits["test"]["label"].reshape(-1).astype(np.int64))
 
 
 def human_labels(npz_path, dataset_name, num_classes, y_train, labels_file, label_key):
   """The human labels of the npz's training images, aligned by its train_index."""
-  with np.load(npz_path) as arrays:
-    if "train_index" not in arrays:
-      raise UsageError(f"--data={npz_path} has no train_index (the CIFAR training index of each "
-                       f"image), which --noise_type=human needs")
-    train_index = arrays["train_index"]
+  train = read_npz(npz_path)["train"]
+  if "cifar_index" not in train:
+    raise UsageError(f"--data={npz_path} has no train_index (the CIFAR training index of each "
+                     f"image), which --noise_type=human needs")
   human, clean = human_noise.load_labels(labels_file, label_key, num_classes)
-  return human_noise.align(human, clean, y_train, train_index,
+  return human_noise.align(human, clean, y_train, train["cifar_index"],
                            f"--human_labels_file={labels_file}")
 
 
@@ -103,6 +118,7 @@ def prepare_npz_splits(npz_path, noise_fraction, seed, val_fraction, data_root,
   clean_index = train_index[noisy[train_index] == y_train[train_index]]
   dirs = {name: os.path.join(data_root, name) for name in ("train", "val", "test", "oracle")}
   if not os.path.exists(os.path.join(data_root, "stats.json")):
+    from mentornet.data import records  # TensorFlow, only to write (reading the npz is cheap)
 
     def write(directory, split, index, labels):
       records.write_shards(directory, dataset_name, split, {
