@@ -311,7 +311,7 @@ def test_studentnet_dump(tmp_path):
       labels=noisy, logits=student(everything, training=True)).numpy()
   np.testing.assert_allclose(train_rows[:, 4], in_training[ids], atol=2e-6)
   assert np.max(np.abs(train_rows[:, 4] - rows[:, 4])) > 1e-3
-  with pytest.raises(UsageError, match="disagrees"):
+  with pytest.raises(UsageError, match="contradicts the run's train_config.json"):
     studentnet_dump.resolve_settings(str(train_dir), num_residual_units=2)
   with pytest.raises(UsageError, match="no checkpoint at step 5"):
     studentnet_dump.select_checkpoints(str(train_dir), [5])

@@ -150,7 +150,6 @@ def test_loaded_mentornet_in_a_jit_compiled_step(loaded, tf1_values, features):
 # and rejects ANY mirrored variable ("Trying to access resource .../replica_1 ... from device
 # CPU:0", also for a plain tf.Variable), a TF limitation unrelated to MentorNet.
 CLI_AND_MIRRORED_SCRIPT = textwrap.dedent("""
-    import importlib.util
     import sys
     import numpy as np
     import tensorflow as tf
@@ -159,11 +158,9 @@ CLI_AND_MIRRORED_SCRIPT = textwrap.dedent("""
     code_dir, checkpoint_dir, export_dir, data_path = sys.argv[1:]
     sys.path.insert(0, code_dir)
     from absl import flags
+    from mentornet.cli import import_mentornet_checkpoint as cli
     from mentornet.models import mentornet_net
-    spec = importlib.util.spec_from_file_location(
-        "import_checkpoint", f"{code_dir}/training_mentornet/import_checkpoint.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli.define_flags()
     argv = ["import_checkpoint", f"--checkpoint={checkpoint_dir}", f"--export_dir={export_dir}"]
     flags.FLAGS(argv)
     cli.main(argv[:1])
