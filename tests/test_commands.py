@@ -155,6 +155,22 @@ def test_written_loss_p_prints_the_original_lines(script):
   assert result.stdout == golden('%s_written.txt' % script[:-3])
 
 
+def test_mentormix_grid_runs_the_authors_settings_per_noise_level():
+  result = run_grid(SCRIPTS[0], DRY_RUN='1', NUM_GPUS='1', DATASETS='cifar10',
+                    NOISE_FRACTIONS='0.2,0.8', METHODS='mentormix', SKIP_EVAL='1')
+  assert result.returncode == 0, result.stderr
+  lines = [line for line in result.stdout.splitlines() if line.startswith('python ')]
+  assert len(lines) == 2
+  for line, flags in zip(lines, (
+      '--mixup_alpha=2 --nosecond_reweight --loss_p_percentile=0.8 --burn_in_epoch=10',
+      '--mixup_alpha=4 --second_reweight --loss_p_percentile=0.2 --burn_in_epoch=10')):
+    assert line.startswith('python code/cifar_train_mentornet.py --dataset_name=cifar10 '
+                           '--curriculum=mentormix --trained_mentornet_dir=mentornet_models/'
+                           'models/mentornet_pd1_g_1/mentornet_pd ' + flags), line
+  script = (REPO_ROOT / 'commands' / 'train_studentnet_mentormix.sh').read_text()
+  assert '--methods=mentormix' in script
+
+
 def test_human_noise_prints_the_original_lines(tmp_path):
   write_manifests(tmp_path, (('cifar10', 'human_worse_label', 0.4021),
                              ('cifar10', 'human_aggre_label', 0.0903)))

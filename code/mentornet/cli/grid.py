@@ -37,7 +37,7 @@ variable NAME=value:
   NOISE_FRACTIONS    [{' '.join(d.noise_fractions)}]; also human-noise directories such as
                      human_worse_label (data_tools/make_noisy_data.py --noise_type=human)
   METHODS            [{' '.join(d.methods)}]
-                     table rows: {' '.join(method_settings.METHODS)}
+                     table rows: {' '.join(method_settings.ALL_METHODS)}
   LOSS_P             effective: p = 0.7 for every method, what the original ran (its code
                      ignored the commands' misspelled --loss_p_precentile); written: the
                      values written there (0.75, 0.6, 0.5, ...); clean_share: 1 - noise

@@ -169,3 +169,14 @@ def mentormix_settings(noise_fraction):
           "burn_in_epoch": MENTORMIX_BURN_IN_EPOCH, "fixed_epoch_after_burn_in": False,
           "loss_moving_average_decay": ORIGINAL_LOSS_MOVING_AVERAGE_DECAY,
           "example_dropout_rates": "0.0,100"}
+
+
+# Every method a grid can run: the table's rows and MentorMix.
+ALL_METHODS = tuple(METHODS) + ("mentormix",)
+
+
+def method_run_settings(name, noise_fraction, studentnet="resnet101", loss_p=DEFAULT_LOSS_P):
+  """`curriculum_settings` of a table row, or `mentormix_settings` for "mentormix"."""
+  if name == "mentormix":
+    return mentormix_settings(noise_fraction)
+  return curriculum_settings(name, noise_fraction, studentnet, loss_p)

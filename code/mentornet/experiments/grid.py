@@ -108,9 +108,9 @@ def resolve(config):
     if dataset not in DATASETS:
       raise UsageError(f"unknown dataset {dataset!r} ({', '.join(DATASETS)})")
   for method in config.methods:
-    if method not in method_settings.METHODS:
+    if method not in method_settings.ALL_METHODS:
       raise UsageError(f"unknown method {method!r}; the table has: "
-                       f"{' '.join(method_settings.METHODS)}")
+                       f"{' '.join(method_settings.ALL_METHODS)}")
   if not (config.datasets and config.noise_fractions and config.methods):
     raise UsageError("nothing to run")
   return dataclasses.replace(
@@ -163,15 +163,25 @@ def runs(config, levels):
 
 def mentornet_dir(config, method):
   """The MentorNet of `method` (under config.mentornet_root), or None for the baseline."""
-  mentornet = method_settings.get_method(method).mentornet
+  mentornet = (method_settings.MENTORMIX_MENTORNET if method == "mentormix"
+               else method_settings.get_method(method).mentornet)
   return None if mentornet is None else f"{config.mentornet_root}/{mentornet}"
 
 
 def train_command(config, run, device):
   """The training command of `run` on GPU `device`."""
-  settings = method_settings.curriculum_settings(run.method, run.noise_fraction,
+  settings = method_settings.method_run_settings(run.method, run.noise_fraction,
                                                  config.studentnet, config.loss_p)
-  if settings["curriculum"] == "baseline":
+  if settings["curriculum"] == "mentormix":
+    reweight = "second_reweight" if settings["second_reweight"] else "nosecond_reweight"
+    script = "code/cifar_train_mentornet.py"
+    mentor_flags = ["--curriculum=mentormix",
+                    f"--trained_mentornet_dir={mentornet_dir(config, run.method)}",
+                    f"--mixup_alpha={settings['mixup_alpha']:g}", f"--{reweight}",
+                    f"--loss_p_percentile={settings['loss_p_percentile']:g}",
+                    f"--burn_in_epoch={settings['burn_in_epoch']}",
+                    f"--example_dropout_rates={settings['example_dropout_rates']}"]
+  elif settings["curriculum"] == "baseline":
     script, mentor_flags = "code/cifar_train_baseline.py", []
   else:
     script = "code/cifar_train_mentornet.py"
