@@ -126,7 +126,8 @@ def write_manifests(root, levels):
 def test_bash_syntax_and_length():
   scripts = sorted(COMMANDS.glob('*.sh'))
   assert {p.name for p in scripts} == {*SCRIPTS, 'training_mentornet_command.sh',
-                                       'train_mentornet_dd_small.sh'}
+                                       'train_mentornet_dd_small.sh',
+                                       'train_studentnet_mentormix.sh'}
   for path in scripts:
     result = subprocess.run(['bash', '-n', str(path)], capture_output=True, text=True)
     assert result.returncode == 0, (path, result.stderr)
