@@ -40,7 +40,7 @@ import keras
 from mentornet.config.defaults import MIXED_PRECISION_HELP
 from mentornet.config.defaults import MIXED_PRECISION_POLICIES
 from mentornet.config.train_config import TrainConfig
-from mentornet.training.precision import keras_policy_name
+from mentornet.config.train_config import keras_policy_name
 from mentornet.training.precision import resolve_mixed_precision
 
 flags.DEFINE_integer("batch_size", 128, "Images per step.")

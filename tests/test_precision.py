@@ -57,10 +57,10 @@ def test_logits_are_float32_under_mixed_policies_and_checkpoints_fit(studentnet,
 
 
 def test_recorded_policy_falls_back_to_float32(tmp_path):
-  assert precision.recorded_policy({"mixed_precision": "mixed_bfloat16"}) == "mixed_bfloat16"
-  assert precision.recorded_policy({}) == "none"
-  assert precision.recorded_policy({"mixed_precision": "auto"}) == "none"
-  assert precision.run_policy(str(tmp_path)) == "none"  # No train_config.json.
+  assert train_config.recorded_policy({"mixed_precision": "mixed_bfloat16"}) == "mixed_bfloat16"
+  assert train_config.recorded_policy({}) == "none"
+  assert train_config.recorded_policy({"mixed_precision": "auto"}) == "none"
+  assert train_config.run_policy(str(tmp_path)) == "none"  # No train_config.json.
 
 
 @pytest.fixture(scope="module")

@@ -74,7 +74,7 @@ def test_auto_mixed_precision_reaches_the_model_and_the_record(tiny_cifar, tmp_p
   result = training_loop.run_training(
       config, lambda **unused: curriculum.NoCurriculum(name="curriculum"))
   policy = result["model"].student.dtype_policy.name
-  assert policy == precision.keras_policy_name(expected)
+  assert policy == train_config.keras_policy_name(expected)
   record = json.loads((tmp_path / "train" / train_config.CONFIG_FILE).read_text())
   assert record["mixed_precision"] == expected
 
@@ -146,5 +146,5 @@ def test_cifarnet_trains_with_each_cpu_precision(tiny_cifar, tmp_path, policy):
   result = training_loop.run_training(
       config, lambda **unused: curriculum.NoCurriculum(name="curriculum"))
   assert result["global_step"] == 3
-  assert result["model"].student.dtype_policy.name == precision.keras_policy_name(policy)
+  assert result["model"].student.dtype_policy.name == train_config.keras_policy_name(policy)
   assert int(result["model"].nonfinite_step.numpy()) == 0

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mentornet.config import train_config
 from mentornet.data import pipeline as data_lib
 from mentornet.errors import UsageError
 from mentornet.models import studentnets
@@ -110,12 +111,12 @@ class CheckpointEvaluator:
   """Builds the StudentNet once (per precision) and evaluates checkpoints of it on one split.
 
   mixed_precision: the resolved policy to compute in ("none": float32), the run's
-  (`precision.run_policy`); `run_eval_job` switches it to each checkpoint directory's record.
+  (`train_config.run_policy`); `run_eval_job` switches it to each checkpoint directory's record.
   """
 
   def __init__(self, studentnet, dataset_name, data_dir, split_name, batch_size,
                student_config=studentnets.StudentNetConfig(sync_batch_norm=False),
-               mixed_precision=precision.UNRECORDED_POLICY):
+               mixed_precision=train_config.UNRECORDED_POLICY):
     self.split = data_lib.describe_split(data_dir, dataset_name, split_name)
     corrupt = data_lib.find_corrupt_file(self.split.files)
     if corrupt is not None:
@@ -184,7 +185,7 @@ def run_eval_job(evaluator, checkpoint_dir, eval_dir, output_csv_file=None,
     step = checkpoint_step(path)
     if step in done:
       continue
-    evaluator.use_policy(precision.run_policy(checkpoint_dir))
+    evaluator.use_policy(train_config.run_policy(checkpoint_dir))
     try:
       step, accuracy, loss = evaluator.evaluate(path)
     except CheckpointGone as e:

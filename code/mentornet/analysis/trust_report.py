@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from mentornet.analysis import evaluation
 from mentornet.config import defaults
+from mentornet.config import train_config
 from mentornet.curricula import base as curriculum_lib
 from mentornet.curricula import data_parameters as data_parameters_lib
 from mentornet.curricula import mentormix as mentormix_lib
@@ -295,8 +296,8 @@ def restore_model(config, checkpoint_path, make_curriculum, strategy=None):
   strategy = strategy or tf.distribute.get_strategy()
   split = data_lib.describe_split(config.data_dir, config.dataset_name, "train")
   policy = config.mixed_precision
-  if policy not in precision.RESOLVED_POLICIES:
-    policy = precision.run_policy(os.path.dirname(checkpoint_path))
+  if policy not in train_config.RESOLVED_POLICIES:
+    policy = train_config.run_policy(os.path.dirname(checkpoint_path))
   config = dataclasses.replace(config, mixed_precision=policy)
   with precision.keras_policy(policy):
     model = training_loop.build_trainer(config, strategy, split.num_classes,

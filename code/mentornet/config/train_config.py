@@ -15,6 +15,11 @@ from mentornet.errors import UsageError
 
 CONFIG_FILE = "train_config.json"
 CHECKPOINT_NAME = "ckpt"
+# What a run can record: "auto" is always resolved to one of these before training.
+RESOLVED_POLICIES = ("none", "mixed_float16", "mixed_bfloat16")
+# The policy of a run whose record names none: runs recorded before --mixed_precision existed
+# (and the original's) trained in float32.
+UNRECORDED_POLICY = "none"
 # Fields that must match when resuming from an existing train_log_dir.
 RESUME_MUST_MATCH = ("studentnet", "dataset_name", "num_residual_units", "resnet_widths",
                      "curriculum")
@@ -135,3 +140,21 @@ def config_from_record(record, **overrides):
   if values.get("learning_rate_boundaries"):
     values["learning_rate_boundaries"] = tuple(values["learning_rate_boundaries"])
   return TrainConfig(**values)
+
+
+def keras_policy_name(policy):
+  """The Keras dtype-policy name of a resolved --mixed_precision value ("none": float32)."""
+  return "float32" if policy == "none" else policy
+
+
+def recorded_policy(record):
+  """The resolved policy a run trained in, from its train_config.json record (a dict): its
+  `mixed_precision`, or `UNRECORDED_POLICY` (float32) when the record has none (or an
+  unresolved "auto", e.g. a `TrainConfig` default filled in for a missing field)."""
+  policy = record.get("mixed_precision")
+  return policy if policy in RESOLVED_POLICIES else UNRECORDED_POLICY
+
+
+def run_policy(run_dir):
+  """The resolved policy recorded in `run_dir`'s train_config.json (float32 when absent)."""
+  return recorded_policy(read_train_config(run_dir))

@@ -19,7 +19,6 @@ import os
 
 from mentornet.config import method_settings
 from mentornet.config import train_config
-from mentornet.training import precision
 
 METHODS = method_settings.ORIGINAL_METHODS
 NOISE_FRACTIONS = tuple("%g" % noise for noise in method_settings.NOISE_FRACTIONS)
@@ -146,7 +145,7 @@ def _run_precision(run_dir):
   record = train_config.read_train_config(os.path.join(run_dir, "train"))
   if not record:
     return None
-  return precision.keras_policy_name(precision.recorded_policy(record))
+  return train_config.keras_policy_name(train_config.recorded_policy(record))
 
 
 def _subdirs(path):

@@ -115,7 +115,7 @@ def build_data(output_dir, num_train_examples, noise_fraction, seed):
 def _train_and_evaluate(config, name, run_dir, train_dir, test_dir, make_curriculum,
                         curriculum_name):
   """Trains one run with learning curves; returns its result dict (also saved in run_dir)."""
-  wanted_precision = precision.keras_policy_name(
+  wanted_precision = train_config.keras_policy_name(
       precision.resolve_mixed_precision(config.mixed_precision))
   saved = runner.load_result(run_dir, wanted_precision)
   if saved is not None:

@@ -153,7 +153,7 @@ def method_settings(method, noise_fraction, loss_p):
 
 def precision_name(config):
   """The Keras policy every method trains with on this machine (mixed_precision resolved)."""
-  return precision.keras_policy_name(precision.resolve_mixed_precision(config.mixed_precision))
+  return train_config.keras_policy_name(precision.resolve_mixed_precision(config.mixed_precision))
 
 
 def method_run_settings(config, method):

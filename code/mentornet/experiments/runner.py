@@ -13,10 +13,10 @@ import keras
 
 from mentornet.analysis import learning_curves
 from mentornet.analysis import trust_report
+from mentornet.config import train_config
 from mentornet.data import pipeline
 from mentornet.errors import UsageError
 from mentornet.training import loop as training_loop
-from mentornet.training import precision as precision_lib
 
 RESULT_FILE = "result.json"
 
@@ -67,8 +67,8 @@ def train_with_curves(config, make_curriculum, eval_every, eval_dirs, train_eval
     curves.evaluate()
   return {"history": curves.history, "trust_report": outcome["trust_report"],
           "global_step": outcome["global_step"], "seconds": round(time.time() - start, 1),
-          "precision": precision_lib.keras_policy_name(
-              precision_lib.run_policy(config.train_log_dir))}
+          "precision": train_config.keras_policy_name(
+              train_config.run_policy(config.train_log_dir))}
 
 
 def load_result(run_dir, precision=None):

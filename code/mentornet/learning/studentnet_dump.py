@@ -38,7 +38,6 @@ from mentornet.data import records
 from mentornet.errors import UsageError
 from mentornet.models import studentnets
 from mentornet.training import checkpoints
-from mentornet.training import precision
 
 DEFAULT_BATCH_SIZE = 250
 # train: batch norm with each batch's statistics, as the original's extraction built the ResNet
@@ -55,7 +54,7 @@ class DumpSettings:
   resnet_widths: Tuple[int, ...]
   max_number_of_steps: int
   # The resolved policy the run trained in, which the dump computes in ("none": float32).
-  mixed_precision: str = precision.UNRECORDED_POLICY
+  mixed_precision: str = train_config.UNRECORDED_POLICY
 
 
 def resolve_settings(checkpoint_dir, studentnet=None, dataset_name=None,
@@ -88,7 +87,7 @@ def resolve_settings(checkpoint_dir, studentnet=None, dataset_name=None,
   studentnets.get_studentnet_spec(values["studentnet"])
   return DumpSettings(values["studentnet"], values["dataset_name"],
                       int(values["num_residual_units"]), tuple(values["resnet_widths"]),
-                      int(steps), precision.recorded_policy(config))
+                      int(steps), train_config.recorded_policy(config))
 
 
 def checkpoint_epoch(step, max_number_of_steps):

@@ -3,7 +3,7 @@
 `--mixed_precision=auto` picks `mixed_bfloat16` on a machine with no GPU whose CPU has bfloat16
 instructions and float32 everywhere else; the resolved policy is what train_config.json records,
 and every tool that reads the run (resume, eval job, trust report, StudentNet dump) computes in
-that recorded policy (`recorded_policy`, `run_policy`, `keras_policy`).
+that recorded policy (`config.train_config.run_policy`, `keras_policy`).
 """
 import contextlib
 import dataclasses
@@ -12,12 +12,7 @@ import keras
 import tensorflow as tf
 
 from mentornet.config import train_config
-
-# What a run can record: "auto" is always resolved to one of these before training.
-RESOLVED_POLICIES = ("none", "mixed_float16", "mixed_bfloat16")
-# The policy of a run whose record names none: runs recorded before --mixed_precision existed
-# (and the original's) trained in float32.
-UNRECORDED_POLICY = "none"
+from mentornet.config.train_config import keras_policy_name
 
 
 def cpu_has_bf16_instructions(cpuinfo_path="/proc/cpuinfo"):
@@ -46,11 +41,6 @@ def resolve_mixed_precision(policy, cpuinfo_path="/proc/cpuinfo"):
   return "mixed_bfloat16" if cpu_has_bf16_instructions(cpuinfo_path) else "none"
 
 
-def keras_policy_name(policy):
-  """The Keras dtype-policy name of a resolved --mixed_precision value ("none": float32)."""
-  return "float32" if policy == "none" else policy
-
-
 def apply_mixed_precision(config):
   """Sets Keras's global dtype policy for `config`; returns the config with the policy resolved
   (what ran is what train_config.json records)."""
@@ -58,19 +48,6 @@ def apply_mixed_precision(config):
                                mixed_precision=resolve_mixed_precision(config.mixed_precision))
   keras.mixed_precision.set_global_policy(keras_policy_name(config.mixed_precision))
   return config
-
-
-def recorded_policy(record):
-  """The resolved policy a run trained in, from its train_config.json record (a dict): its
-  `mixed_precision`, or `UNRECORDED_POLICY` (float32) when the record has none (or an
-  unresolved "auto", e.g. a `TrainConfig` default filled in for a missing field)."""
-  policy = record.get("mixed_precision")
-  return policy if policy in RESOLVED_POLICIES else UNRECORDED_POLICY
-
-
-def run_policy(run_dir):
-  """The resolved policy recorded in `run_dir`'s train_config.json (float32 when absent)."""
-  return recorded_policy(train_config.read_train_config(run_dir))
 
 
 def keep_recorded_policy(config):
@@ -82,7 +59,7 @@ def keep_recorded_policy(config):
   record = train_config.read_train_config(config.train_log_dir)
   if not record:
     return config
-  return dataclasses.replace(config, mixed_precision=recorded_policy(record))
+  return dataclasses.replace(config, mixed_precision=train_config.recorded_policy(record))
 
 
 @contextlib.contextmanager
