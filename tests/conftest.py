@@ -74,3 +74,26 @@ def make_tiny_noisy_cifar(root, num_train=160, num_test=40, num_shards=2):
 def tiny_cifar(tmp_path_factory):
   """<tmp>/data/cifar10 with 0.4/ (160 noisy training images) and val/ (40 test images)."""
   return make_tiny_noisy_cifar(tmp_path_factory.mktemp("tiny_cifar"))
+
+
+def fixed_linear_batch(seed, batch, num_classes, kernel_scale):
+  """A seeded batch and the weights of a linear StudentNet on 4x4x3 images: (images float32
+  [batch, 4, 4, 3], labels int32 [batch], kernel [48, num_classes], bias [num_classes])."""
+  import numpy as np
+  rng = np.random.default_rng(seed)
+  images = rng.normal(size=(batch, 4, 4, 3)).astype(np.float32)
+  labels = rng.integers(0, num_classes, size=batch).astype(np.int32)
+  kernel = (kernel_scale * rng.normal(size=(48, num_classes))).astype(np.float32)
+  bias = (0.1 * rng.normal(size=(num_classes,))).astype(np.float32)
+  return images, labels, kernel, bias
+
+
+def linear_student(kernel, bias, l2):
+  """A linear StudentNet (flatten, dense with L2 rate `l2`) holding `kernel` and `bias`."""
+  import keras
+  student = keras.Sequential([
+      keras.Input((4, 4, 3)), keras.layers.Flatten(),
+      keras.layers.Dense(bias.shape[0], kernel_regularizer=keras.regularizers.L2(l2))])
+  student.layers[-1].kernel.assign(kernel)
+  student.layers[-1].bias.assign(bias)
+  return student

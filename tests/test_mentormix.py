@@ -13,6 +13,8 @@ import pytest
 from scipy import stats
 import tensorflow as tf
 
+from conftest import fixed_linear_batch
+from conftest import linear_student
 from conftest import subprocess_env
 from mentornet.analysis import trust_report
 from mentornet.cli import flags as flags_lib
@@ -48,21 +50,11 @@ def _sigmoid_mentor(features):
 
 
 def _fixed_batch():
-  rng = np.random.default_rng(11)
-  images = rng.normal(size=(BATCH, 4, 4, 3)).astype(np.float32)
-  labels = rng.integers(0, NUM_CLASSES, size=BATCH).astype(np.int32)
-  kernel = (0.4 * rng.normal(size=(48, NUM_CLASSES))).astype(np.float32)
-  bias = (0.1 * rng.normal(size=(NUM_CLASSES,))).astype(np.float32)
-  return images, labels, kernel, bias
+  return fixed_linear_batch(11, BATCH, NUM_CLASSES, kernel_scale=0.4)
 
 
 def _student(kernel, bias):
-  student = keras.Sequential([
-      keras.Input((4, 4, 3)), keras.layers.Flatten(),
-      keras.layers.Dense(NUM_CLASSES, kernel_regularizer=keras.regularizers.L2(L2))])
-  student.layers[-1].kernel.assign(kernel)
-  student.layers[-1].bias.assign(bias)
-  return student
+  return linear_student(kernel, bias, L2)
 
 
 class _LogRecorder(keras.callbacks.Callback):

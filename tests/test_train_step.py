@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import fixed_linear_batch
+from conftest import linear_student
 from mentornet.curricula import base as curriculum_lib
 from mentornet.errors import UsageError
 from mentornet.models import mentornet_net
@@ -32,21 +34,11 @@ def mentornet_params(mentornet_dir):
 
 
 def _fixed_batch():
-  rng = np.random.default_rng(7)
-  images = rng.normal(size=(BATCH, 4, 4, 3)).astype(np.float32)
-  labels = rng.integers(0, NUM_CLASSES, size=BATCH).astype(np.int32)
-  kernel = (0.3 * rng.normal(size=(48, NUM_CLASSES))).astype(np.float32)
-  bias = (0.1 * rng.normal(size=(NUM_CLASSES,))).astype(np.float32)
-  return images, labels, kernel, bias
+  return fixed_linear_batch(7, BATCH, NUM_CLASSES, kernel_scale=0.3)
 
 
 def _student(kernel, bias):
-  student = keras.Sequential([
-      keras.Input((4, 4, 3)), keras.layers.Flatten(),
-      keras.layers.Dense(NUM_CLASSES, kernel_regularizer=keras.regularizers.L2(L2))])
-  student.layers[-1].kernel.assign(kernel)
-  student.layers[-1].bias.assign(bias)
-  return student
+  return linear_student(kernel, bias, L2)
 
 
 def _reference_steps(params, images, labels, kernel, bias, num_steps, max_steps, q, decay):

@@ -1,13 +1,7 @@
 """Converts an original (TF1) MentorNet checkpoint into a TF2 MentorNet SavedModel.
 
-  python code/training_mentornet/import_checkpoint.py \
-      --checkpoint=mentornet_models/models/mentornet_pd1_g_1/mentornet_pd \
-      --export_dir=mentornet_models/tf2/mentornet_pd
-
---checkpoint is a checkpoint prefix or a directory (its latest checkpoint is used). The result
-loads with `mentornet.models.mentornet_net.load_mentornet` / `--trained_mentornet_dir` and gives the
-original's weights exactly. (`--trained_mentornet_dir` also takes the TF1 checkpoint itself and
-imports it on the fly each run; converting once avoids that.)
+The original entry point, with its flags: `mentornet-import-checkpoint` from this checkout.
+What it does and its flags: `mentornet.cli.import_mentornet_checkpoint` (docs/flags.md).
 """
 import os
 import sys

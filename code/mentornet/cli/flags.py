@@ -223,22 +223,22 @@ def train_config_from_flags(curriculum, curriculum_settings=None):
       verbose=FLAGS.verbose, curriculum_settings=curriculum_settings)
 
 
-def mentornet_settings_from_flags():
-  """Validates the MentorNet hyper-parameter flags; returns kwargs of MentorNetCurriculum."""
-  if not 0.0 < FLAGS.loss_p_percentile <= 1.0:
-    raise UsageError(f"--loss_p_percentile={FLAGS.loss_p_percentile:g} is outside (0, 1]")
-  if not 0.0 <= FLAGS.loss_moving_average_decay <= 1.0:
-    raise UsageError(f"--loss_moving_average_decay={FLAGS.loss_moving_average_decay:g} is "
-                     "outside [0, 1]")
-  if not 0 <= FLAGS.burn_in_epoch <= defaults.NUM_EPOCH_BINS:
-    raise UsageError(f"--burn_in_epoch={FLAGS.burn_in_epoch} is outside [0, 100]")
-  rates = curriculum_lib.parse_example_dropout_rates(FLAGS.example_dropout_rates)
-  if not FLAGS.trained_mentornet_dir:
-    raise UsageError("--trained_mentornet_dir is required")
-  path = FLAGS.trained_mentornet_dir
-  if not os.path.isdir(path) and not os.path.exists(path + ".index"):  # or a TF1 prefix
+def check_mentornet_path(path):
+  """`UsageError` unless --trained_mentornet_dir names a directory or a TF1 checkpoint prefix
+  (what is in it is checked when it is loaded)."""
+  if not os.path.isdir(path) and not os.path.exists(path + ".index"):
     raise UsageError(f"--trained_mentornet_dir={path} does not exist (neither a directory nor "
                      "a TF1 checkpoint prefix)")
+
+
+def mentornet_settings_from_flags():
+  """Validates the MentorNet hyper-parameter flags; returns kwargs of MentorNetCurriculum."""
+  rates = curriculum_lib.validate_mentornet_settings(
+      FLAGS.loss_p_percentile, FLAGS.loss_moving_average_decay, FLAGS.burn_in_epoch,
+      FLAGS.example_dropout_rates)
+  if not FLAGS.trained_mentornet_dir:
+    raise UsageError("--trained_mentornet_dir is required")
+  check_mentornet_path(FLAGS.trained_mentornet_dir)
   if FLAGS["loss_p_precentile"].present:
     print(f"warning: --loss_p_precentile={FLAGS.loss_p_percentile:g} is used here as "
           "--loss_p_percentile, but the original code never defined that spelling and ignored "

@@ -9,13 +9,12 @@ google-research/mentormix/code/cifar_train_mentormix.py defines --mixup_alpha (8
 authors' MentorMix defaults except --example_dropout_rates, whose MentorNet default differs:
 `mentormix_settings_from_flags` uses MentorMix's "0.0,100" unless the flag is given.
 """
-import os
 
 from absl import flags
 
+from mentornet.cli import flags as flags_lib
 from mentornet.config import defaults
 from mentornet.curricula import mentormix
-from mentornet.errors import UsageError
 
 FLAGS = flags.FLAGS
 # The flags `define_mentormix_flags` adds, and the shared MentorNet flags MentorMix reads.
@@ -58,9 +57,6 @@ def mentormix_settings_from_flags(flag_values=FLAGS):
       fixed_epoch_after_burn_in=flag_values.fixed_epoch_after_burn_in,
       example_dropout_rates=dropout,
       trained_mentornet_dir=flag_values.trained_mentornet_dir).validate()
-  path = settings.trained_mentornet_dir
-  if settings.weighting == "mentornet" and not (os.path.isdir(path) or
-                                                os.path.exists(path + ".index")):
-    raise UsageError(f"--trained_mentornet_dir={path} does not exist (neither a directory nor "
-                     "a TF1 checkpoint prefix)")
+  if settings.weighting == "mentornet":
+    flags_lib.check_mentornet_path(settings.trained_mentornet_dir)
   return settings

@@ -51,6 +51,20 @@ def parse_example_dropout_rates(spec):
   return np.repeat(np.array(rates, np.float32), np.array(counts, np.int64))
 
 
+def validate_mentornet_settings(loss_p_percentile, loss_moving_average_decay, burn_in_epoch,
+                                example_dropout_rates):
+  """Checks the settings every MentorNet weighting shares; returns the parsed dropout rates
+  (float32 [100]). Raises `UsageError` naming the flag of a bad value."""
+  if not 0.0 < loss_p_percentile <= 1.0:
+    raise UsageError(f"--loss_p_percentile={loss_p_percentile:g} is outside (0, 1]")
+  if not 0.0 <= loss_moving_average_decay <= 1.0:
+    raise UsageError(f"--loss_moving_average_decay={loss_moving_average_decay:g} is outside "
+                     "[0, 1]")
+  if not 0 <= burn_in_epoch <= NUM_EPOCH_BINS:
+    raise UsageError(f"--burn_in_epoch={burn_in_epoch} is outside [0, {NUM_EPOCH_BINS}]")
+  return parse_example_dropout_rates(example_dropout_rates)
+
+
 def nearest_rank_percentile(values, q):
   """The q-quantile (q in [0, 1]) of a 1-D tensor with 'nearest' interpolation.
 

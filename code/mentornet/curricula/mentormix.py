@@ -79,14 +79,9 @@ class MentorMixSettings:
     if self.partner_sampling not in PARTNER_SAMPLINGS:
       raise UsageError(f"--mentormix_partner_sampling={self.partner_sampling!r} is not one of "
                        f"{', '.join(PARTNER_SAMPLINGS)}")
-    if not 0.0 < self.loss_p_percentile <= 1.0:
-      raise UsageError(f"--loss_p_percentile={self.loss_p_percentile:g} is outside (0, 1]")
-    if not 0.0 <= self.loss_moving_average_decay <= 1.0:
-      raise UsageError(f"--loss_moving_average_decay={self.loss_moving_average_decay:g} is "
-                       "outside [0, 1]")
-    if not 0 <= self.burn_in_epoch <= defaults.NUM_EPOCH_BINS:
-      raise UsageError(f"--burn_in_epoch={self.burn_in_epoch} is outside [0, 100]")
-    curriculum_lib.parse_example_dropout_rates(self.example_dropout_rates)
+    curriculum_lib.validate_mentornet_settings(
+        self.loss_p_percentile, self.loss_moving_average_decay, self.burn_in_epoch,
+        self.example_dropout_rates)
     if need_mentornet_dir and self.weighting == "mentornet" and not self.trained_mentornet_dir:
       raise UsageError("--trained_mentornet_dir is required for --curriculum=mentormix with "
                        "--mentormix_weighting=mentornet")
