@@ -5,8 +5,6 @@ import pathlib
 import subprocess
 import sys
 
-import pytest
-
 from conftest import CODE_DIR
 from conftest import REPO_ROOT
 
@@ -14,9 +12,9 @@ PACKAGE = CODE_DIR / "mentornet"
 
 
 def _tool(name):
+  """A console script of the test extra (pip install '.[test]'), beside this interpreter."""
   path = pathlib.Path(sys.executable).parent / name
-  if not path.exists():
-    pytest.skip(f"{name} is not installed (pip install '.[test]')")
+  assert path.exists(), f"{name} is not installed: pip install '.[test]'"
   return str(path)
 
 
