@@ -40,6 +40,7 @@ setup(
             "mentornet-trust-report=mentornet.cli.trust_report:run_main",
             "mentornet-reproduce-small=mentornet.cli.reproduce_small:run_main",
             "mentornet-regime-study=mentornet.cli.regime_study:run_main",
+            "mentornet-label-issues=mentornet.cli.label_issues:run_main",
         ],
     },
 )

@@ -1,6 +1,15 @@
 """MentorNet for TensorFlow 2 / Keras 3.
 
-A port of google/mentornet (Jiang et al., ICML 2018). Modules, by what they hold:
+A port of google/mentornet (Jiang et al., ICML 2018). On your own model and data:
+
+  import keras, mentornet
+  learner = mentornet.CurriculumModel(model, curriculum=mentornet.MentorNet("mentornet_pd"))
+  learner.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), metrics=["accuracy"])
+  learner.fit(x, y, epochs=100, batch_size=128)
+  issues = mentornet.find_label_issues(learner, x, y)
+
+(`mentornet.keras_api`, imported on first use, so that `import mentornet` stays light). Modules,
+by what they hold:
 
 - `errors`: `UsageError` and the one-line-error CLI wrapper every script uses.
 - `datasets`: registry of dataset names (cifar10, cifar100, mnist) and their label keys.
@@ -22,4 +31,22 @@ A port of google/mentornet (Jiang et al., ICML 2018). Modules, by what they hold
 - `quickstart`: `mentornet-quickstart`, the whole pipeline on the embedded dataset.
 """
 
+import importlib
+
 __version__ = "0.1.0"
+
+# The Keras API, imported (with TensorFlow) only when one of these names is first used.
+_KERAS_API = ("CurriculumModel", "DataParameters", "MentorNet", "NoCurriculum",
+              "estimate_noise_rate", "find_label_issues")
+
+
+def __getattr__(name):
+  # By module name at first use: the package root imports no layer (modules of every layer
+  # read `mentornet.__version__`), so the layers contract holds.
+  if name in _KERAS_API:
+    return getattr(importlib.import_module("mentornet.keras_api"), name)
+  raise AttributeError(f"module 'mentornet' has no attribute {name!r}")
+
+
+def __dir__():
+  return sorted(list(globals()) + list(_KERAS_API))
