@@ -159,13 +159,21 @@ def test_callbacks_backup_and_restore_resumes_with_curriculum_state(tmp_path):
 
   checkpoint = keras.callbacks.ModelCheckpoint(str(tmp_path / "ckpt.weights.h5"),
                                                save_weights_only=True)
+  whole = keras.callbacks.ModelCheckpoint(str(tmp_path / "learner.keras"))
   board = keras.callbacks.TensorBoard(str(tmp_path / "board"))
   history = learner2.fit(x, y, epochs=4, batch_size=32, verbose=0,
                          callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "backup")),
-                                    AtStart(), checkpoint, board])
+                                    AtStart(), checkpoint, whole, board])
   assert seen == {"epoch": 2, "average": pytest.approx(learner.saved_average), "step": 4}
   assert len(history.history["loss"]) == 2 and learner2.optimizer.iterations.numpy() == 8
   assert (tmp_path / "ckpt.weights.h5").exists() and (tmp_path / "board").is_dir()
+  restored = keras.saving.load_model(tmp_path / "learner.keras")
+  assert isinstance(restored, mentornet.CurriculumModel)
+  assert restored.curriculum_spec == curricula.MentorNet("mentornet_pd")
+  np.testing.assert_allclose(restored.curriculum.loss_moving_average.numpy(),
+                             learner2.curriculum.loss_moving_average.numpy())
+  np.testing.assert_allclose(restored.predict(x, verbose=0), learner2.predict(x, verbose=0),
+                             rtol=1e-5, atol=1e-6)
 
 
 def test_trains_inside_a_distribution_strategy_scope():

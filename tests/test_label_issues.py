@@ -76,6 +76,12 @@ def test_command_on_a_folder_writes_ranked_issues_model_plot_and_summary(tmp_pat
                                                           "another run")
 
 
+def test_automatic_epochs_keep_the_reduced_regimes_step_budget():
+  assert image_folder.auto_epochs(16) == 100  # 2,048 images at batch 128
+  assert image_folder.auto_epochs(18) == 89  # the acceptance folder's 2,220
+  assert image_folder.auto_epochs(5000) == 1
+
+
 def _config(tmp_path, **kwargs):
   return image_folder.FolderConfig(**{"output_dir": str(tmp_path / "out"), "epochs": 1,
                                       "batch_size": 8, **kwargs})

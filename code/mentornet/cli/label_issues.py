@@ -35,7 +35,8 @@ def define_flags(flag_values=FLAGS):
   flags.DEFINE_string("model", None, "A .keras classifier of 0..255 RGB images [batch, size, "
                       "size, 3] -> logits [batch, classes] to train instead of the ResNet-8.",
                       flag_values=fv)
-  flags.DEFINE_integer("epochs", d.epochs, "Training epochs.", flag_values=fv)
+  flags.DEFINE_integer("epochs", d.epochs, "Training epochs; 0: 100, or fewer so that training "
+                       f"takes at most {image_folder.AUTO_MAX_STEPS} steps.", flag_values=fv)
   flags.DEFINE_integer("batch_size", d.batch_size, "Images per step.", flag_values=fv)
   flags.DEFINE_float("learning_rate", d.learning_rate, "Initial learning rate (x0.1 at 50%, "
                      "64% and 77% of training).", flag_values=fv)

@@ -148,6 +148,19 @@ def needs_data(spec):
   return isinstance(spec, DataParameters)
 
 
+SPEC_CLASSES = {cls.__name__: cls for cls in (MentorNet, DataParameters, NoCurriculum)}
+
+
+def spec_config(spec):
+  """JSON-ready {class_name, config} of a spec (`CurriculumModel.get_config`)."""
+  return {"class_name": type(spec).__name__, "config": dataclasses.asdict(spec)}
+
+
+def spec_from_config(config):
+  """The spec `spec_config` described."""
+  return SPEC_CLASSES[config["class_name"]](**config["config"])
+
+
 def resolve_curriculum(curriculum):
   """A spec (`MentorNet`, `DataParameters`, `NoCurriculum`) of what a user gave.
 

@@ -18,8 +18,10 @@ step as the CIFAR scripts) around the user's model, with `fit` taking the inputs
   and accuracy is the one metric (always logged).
 - Create and compile it inside a `tf.distribute` strategy scope to train distributed; Keras
   callbacks work (`BackupAndRestore` restores the curriculum's state with the weights;
-  `ModelCheckpoint` with `save_weights_only=True`).
+  `ModelCheckpoint` saves weights or, with a .keras path, the whole `CurriculumModel`, which
+  `keras.saving.load_model` reads once `mentornet.keras_api` is imported).
 """
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -41,6 +43,7 @@ def check_logits(outputs, where="the model"):
   return int(shape[1])
 
 
+@keras.saving.register_keras_serializable(package="mentornet")
 class CurriculumModel(trainer_lib.StudentTrainer):
   """Trains `model` under `curriculum` with Keras's `compile` / `fit` / `evaluate`.
 
@@ -62,6 +65,19 @@ class CurriculumModel(trainer_lib.StudentTrainer):
     self._curriculum_data = None  # (examples, classes) the curriculum was built for.
     self.num_classes = None
     self.training_data = None  # `inputs.NumberedData` of the last `fit`.
+
+  def get_config(self):
+    return {"name": self.name, "seed": self.random_seed,
+            "model": keras.saving.serialize_keras_object(self.student),
+            "curriculum": curricula.spec_config(self.curriculum_spec)}
+
+  @classmethod
+  def from_config(cls, config, custom_objects=None):
+    config = dict(config)
+    model = keras.saving.deserialize_keras_object(config.pop("model"),
+                                                  custom_objects=custom_objects)
+    spec = curricula.spec_from_config(config.pop("curriculum"))
+    return cls(model, curriculum=spec, **config)
 
   def compile(self, optimizer="rmsprop", loss=None, metrics=None, jit_compile=False,
               **kwargs):
@@ -138,8 +154,10 @@ class CurriculumModel(trainer_lib.StudentTrainer):
 
   def predict_logits(self, data, batch_size=256):
     """(ids int64 [n], logits float32 [n, classes]) of `data` (`inputs.NumberedData`)."""
-    predict = tf.function(lambda x: tf.cast(self.student(x, training=False), tf.float32),
-                          reduce_retracing=True)
+    @tf.function(autograph=False, reduce_retracing=True)
+    def predict(x):
+      return tf.cast(self.student(x, training=False), tf.float32)
+
     ids, logits = [], []
     for features, _ in data.batches(batch_size):
       ids.append(features["id"].numpy())
