@@ -188,6 +188,37 @@ def test_trains_inside_a_distribution_strategy_scope():
   assert mentornet.find_label_issues(learner, x, y)["rank"].shape == (64,)
 
 
+TWO_REPLICAS_SCRIPT = """
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+import keras, mentornet
+rng = np.random.default_rng(0)
+x = rng.normal(size=(70, 6)).astype(np.float32)
+y = (x[:, 0] > 0).astype(np.int64)
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"],
+                                          cross_device_ops=tf.distribute.ReductionToOneDevice())
+with strategy.scope():
+  model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                            keras.layers.Dense(2)])
+  learner = mentornet.CurriculumModel(model, curriculum="data_parameters")
+  learner.compile(optimizer=keras.optimizers.SGD(0.1))
+history = learner.fit(x, y, epochs=2, batch_size=16, verbose=0)  # last batch of 6: 3 + 3
+assert learner.distribute_strategy.num_replicas_in_sync == 2
+assert np.isfinite(history.history["loss"]).all(), history.history
+issues = mentornet.find_label_issues(learner, x, y)
+assert sorted(issues["rank"]) == list(range(1, 71))
+print("ok")
+"""
+
+
+def test_trains_on_two_replicas():
+  result = subprocess.run([sys.executable, "-c", TWO_REPLICAS_SCRIPT], capture_output=True,
+                          text=True, env=subprocess_env(), check=False)
+  assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
+
+
 def test_bad_use_is_one_clear_error():
   x, y = _tabular(32)
   with pytest.raises(UsageError, match="unknown curriculum 'mentornet_xx'"):
