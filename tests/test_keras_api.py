@@ -188,6 +188,23 @@ def test_trains_inside_a_distribution_strategy_scope():
   assert mentornet.find_label_issues(learner, x, y)["rank"].shape == (64,)
 
 
+def test_curricula_by_name_path_or_object_take_documented_defaults():
+  pd = curricula.MentorNet("mentornet_pd").settings()
+  assert (pd["loss_p_percentile"], pd["example_dropout_rates"], pd["burn_in_epoch"]) == (
+      0.7, "0.5,17,0.05,83", 0)
+  dd = curricula.resolve_curriculum("mentornet_dd").settings()
+  assert (dd["burn_in_epoch"], dd["fixed_epoch_after_burn_in"]) == (18, True)
+  path = mentornet_net.shipped_mentornet_dir("self_paced/self_paced_mentornet")
+  learner = mentornet.CurriculumModel(_mlp(), curriculum=path)
+  assert isinstance(learner.curriculum, curriculum_lib.MentorNetCurriculum)
+  assert learner.curriculum_settings["example_dropout_rates"] == "0.5,17,0.05,78,1.0,5"
+  assert isinstance(mentornet.CurriculumModel(_mlp(), curriculum=None).curriculum,
+                    curriculum_lib.NoCurriculum)
+  settings = mentornet.DataParameters(learn_class_parameters=True,
+                                      extra={"init_inst_param": 0.01}).settings()
+  assert settings["init_inst_param"] == 0.01 and settings["lr_inst_param"] == 0.2
+
+
 TWO_REPLICAS_SCRIPT = """
 import numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
