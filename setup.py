@@ -51,6 +51,7 @@ setup(
             "mentornet-grid=mentornet.cli.grid:run_main",
             "mentornet-learn-shipped=mentornet.cli.learn_shipped:run_main",
             "mentornet-dd-small=mentornet.cli.mentornet_dd_small:run_main",
+            "mentornet-label-issues=mentornet.cli.label_issues:run_main",
         ],
     },
 )

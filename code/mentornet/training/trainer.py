@@ -44,6 +44,26 @@ SUMMARY_TAGS = {
 }
 
 
+def student_inputs(features):
+  """The student's input in a batch's features: `features["image"]` (the TFRecord pipeline),
+  `features["x"]` when the features are `{"x": inputs, "id": example ids}` (how
+  `mentornet.keras_api` wraps any input), else `features` itself (any tensor or structure)."""
+  if isinstance(features, dict):
+    if "image" in features:
+      return features["image"]
+    if set(features) == {"x", "id"}:
+      return features["x"]
+  return features
+
+
+def sparse_labels(labels):
+  """int32 [batch] class ids of int labels [batch] or [batch, 1], or one-hot [batch, classes]."""
+  labels = tf.convert_to_tensor(labels)
+  if labels.shape.rank == 2 and labels.shape[-1] != 1:
+    return tf.argmax(labels, axis=-1, output_type=tf.int32)
+  return tf.reshape(tf.cast(labels, tf.int32), [-1])
+
+
 def _divide_gradient(gradient, divisor):
   """gradient / divisor for a dense gradient, `tf.IndexedSlices` or None."""
   if gradient is None:
@@ -74,13 +94,18 @@ def _zero_unless(keep, gradient):
 
 
 class StudentTrainer(keras.Model):
-  """Trains `student` (images -> logits) under `curriculum`.
+  """Trains `student` (inputs -> logits) under `curriculum`.
+
+  Batches are (features, labels): features a dict with `image` (the TFRecord pipeline) or
+  `{"x": inputs, "id": int64 [batch] example ids}`, or the inputs alone (no ids: curricula that
+  need them, e.g. instance data parameters, cannot run); labels int [batch] or one-hot.
 
   Args:
-    student: keras.Model, float32 [batch, 32, 32, 3] -> logits [batch, classes]. Its `losses`
-      hold the L2 weight decay.
+    student: keras.Model, inputs (e.g. float32 [batch, 32, 32, 3]) -> logits [batch, classes].
+      Its `losses` hold the L2 weight decay.
     curriculum: a `curriculum.Curriculum`.
-    max_steps: training length in global steps (defines the MentorNet epoch feature).
+    max_steps: training length in global steps (defines the MentorNet epoch feature); None
+      until `set_max_steps` (before training).
     random_seed: base of the per-step stateless seeds (example dropout).
   """
 
@@ -88,7 +113,7 @@ class StudentTrainer(keras.Model):
     super().__init__(**kwargs)
     self.student = student
     self.curriculum = curriculum
-    self.max_steps = int(max_steps)
+    self.max_steps = None if max_steps is None else int(max_steps)
     self.random_seed = int(random_seed)
     # Fraction of examples with v > 0.001 over the whole job, as the original's cumulative
     # data_util; kept out of `metrics` so that `fit` does not reset it every epoch.
@@ -107,6 +132,12 @@ class StudentTrainer(keras.Model):
                                          aggregation="only_first_replica")
     self.built = student.built
 
+  def set_max_steps(self, max_steps):
+    """Sets the training length in global steps; a changed length retraces the train step."""
+    if self.max_steps != int(max_steps):
+      self.max_steps = int(max_steps)
+      self.train_function = None
+
   def build(self, input_shape=None):
     self.student.build(input_shape)
     self.built = True
@@ -120,8 +151,7 @@ class StudentTrainer(keras.Model):
     super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
   def call(self, inputs, training=False):
-    images = inputs["image"] if isinstance(inputs, dict) else inputs
-    return self.student(images, training=training)
+    return self.student(student_inputs(inputs), training=training)
 
   @property
   def metrics(self):
@@ -132,8 +162,10 @@ class StudentTrainer(keras.Model):
     return tf.stack([tf.cast(self.random_seed, tf.int64) * 1000003, step])
 
   def train_step(self, data):
+    if self.max_steps is None:
+      raise ValueError("StudentTrainer.set_max_steps(steps) must come before training")
     features, labels = data
-    labels = tf.cast(labels, tf.int32)
+    labels = sparse_labels(labels)
     ctx = tf.distribute.get_replica_context()
     num_replicas = ctx.num_replicas_in_sync if ctx else 1
     step = tf.cast(self.optimizer.iterations, tf.int64)
@@ -147,7 +179,7 @@ class StudentTrainer(keras.Model):
       # Curriculum variables (data parameters) are non-trainable Keras weights: watch them.
       for variable in self.curriculum.curriculum_variables:
         tape.watch(variable.value if isinstance(variable, keras.Variable) else variable)
-      logits = tf.cast(self.student(features["image"], training=True), tf.float32)
+      logits = tf.cast(self.student(student_inputs(features), training=True), tf.float32)
       scaled_logits = self.curriculum.scale_logits(logits, labels, features)
       losses = keras.losses.sparse_categorical_crossentropy(labels, scaled_logits,
                                                             from_logits=True)
@@ -264,7 +296,8 @@ class StudentTrainer(keras.Model):
 
   def test_step(self, data):
     features, labels = data
-    logits = tf.cast(self.student(features["image"], training=False), tf.float32)
+    labels = sparse_labels(labels)
+    logits = tf.cast(self.student(student_inputs(features), training=False), tf.float32)
     losses = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
     self.loss_tracker.update_state(losses)
     self.accuracy_tracker.update_state(labels, logits)
