@@ -33,7 +33,7 @@ CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
 
 def build_folder(npz_path, directory, examples_per_class, noise_fraction, seed):
   """Writes the noisy folder; returns {path: (given label, clean label)}."""
-  from PIL import Image  # pylint: disable=import-outside-toplevel
+  from PIL import Image
   with np.load(npz_path) as arrays:
     x, y = arrays["x_train"], arrays["y_train"].reshape(-1).astype(np.int64)
   keep = npz_splits.subsample_per_class(y, examples_per_class, seed)
@@ -50,7 +50,7 @@ def build_folder(npz_path, directory, examples_per_class, noise_fraction, seed):
 
 
 def clean_accuracy(model_path, npz_path):
-  import keras  # pylint: disable=import-outside-toplevel
+  import keras
   model = keras.saving.load_model(model_path)
   with np.load(npz_path) as arrays:
     x_val, y_val = arrays["x_val"], arrays["y_val"].reshape(-1)

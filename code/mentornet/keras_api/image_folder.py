@@ -199,12 +199,12 @@ def load_user_model(path, image_size, num_classes):
     raise UsageError(f"--model={path} does not exist")
   try:
     model = keras.saving.load_model(path, compile=False)
-  except Exception as e:  # pylint: disable=broad-except  (any failure: not a Keras model)
+  except Exception as e:  # any failure: not a Keras model
     raise UsageError(f"--model={path} is not a loadable Keras model: "
                      f"{(str(e).splitlines() or [type(e).__name__])[0][:150]}") from None
   try:
     outputs = model(np.zeros([2, image_size, image_size, 3], np.float32), training=False)
-  except Exception as e:  # pylint: disable=broad-except
+  except Exception as e:
     raise UsageError(f"--model={path} does not take images [batch, {image_size}, {image_size}, "
                      f"3]: {(str(e).splitlines() or [type(e).__name__])[0][:150]}") from None
   classes = check_logits(outputs, f"--model={path}")
@@ -249,9 +249,9 @@ def learning_rate_schedule(learning_rate, total_steps):
 
 def plot_least_trusted(path, images, given, suggested, title):
   """Grid of `images` uint8 [k, s, s, 3] titled 'given -> suggested'."""
-  import matplotlib  # pylint: disable=import-outside-toplevel
+  import matplotlib
   matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  import matplotlib.pyplot as plt
   count = max(1, len(images))
   cols = min(6, count)
   rows = math.ceil(count / cols)
