@@ -286,6 +286,8 @@ def format_markdown(config, stats, rows, total_seconds):
 def run(config):
   """Trains what is missing, scores every ranking; returns the JSON dict."""
   start = time.time()
+  if FLAGS.cleanlab:
+    import_cleanlab()  # Fails before anything is written when it is missing.
   dataset_name, dirs, stats = reproduce_small.prepare_data(config)
   if config.human:
     config = dataclasses.replace(
@@ -298,8 +300,6 @@ def run(config):
   order = np.argsort(raw["id"])
   raw = {name: values[order] for name, values in raw.items()}
   corrupted = raw["label"] != raw["clean_label"]
-  if FLAGS.cleanlab:
-    import_cleanlab()  # Fails before any training when it is missing.
   rows = []
   for method in config.methods:
     run_result = train_once(config, method, dirs["train"], os.path.join(
