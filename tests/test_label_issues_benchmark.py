@@ -89,6 +89,43 @@ def test_dynamics_accumulate_numpy_reference_sums():
   assert np.isfinite(means["mean_margin"][11]) and np.isnan(means["early_mean_loss"][8])
 
 
+class _LogRecorder(keras.callbacks.Callback):
+
+  def __init__(self):
+    super().__init__()
+    self.logs = []
+
+  def on_train_batch_end(self, batch, logs=None):
+    self.logs.append({k: float(v) for k, v in logs.items()})
+
+
+def test_dynamics_leave_the_step_results_bit_identical():
+  from mentornet.models import studentnets
+  config = studentnets.StudentNetConfig(1, (4, 4, 8, 8))
+  rng = np.random.default_rng(1)
+  images = rng.normal(size=(3, 8, 32, 32, 3)).astype(np.float32)
+  labels = rng.integers(0, 10, size=(3, 8)).astype(np.int32)
+  ids = np.arange(24, dtype=np.int64).reshape(3, 8)
+  keras.utils.set_random_seed(2)
+  initial = [w.numpy() for w in studentnets.build_resnet(10, config).weights]
+  results = []
+  for num_examples in (None, 24):
+    student = studentnets.build_resnet(10, config)
+    for variable, value in zip(student.weights, initial):
+      variable.assign(value)
+    model = trainer_lib.StudentTrainer(student, _IdWeights(), max_steps=3,
+                                       num_examples=num_examples)
+    model.compile(optimizer=studentnets.TF1Momentum(0.1, momentum=0.9))
+    recorder = _LogRecorder()
+    model.fit(tf.data.Dataset.from_tensor_slices(
+        ({"image": images, "id": ids, "clean_label": labels}, labels)), epochs=1, verbose=0,
+        callbacks=[recorder])
+    results.append((recorder.logs, [w.numpy() for w in student.weights]))
+  assert results[0][0] == results[1][0]
+  for a, b in zip(results[0][1], results[1][1]):
+    np.testing.assert_array_equal(a, b)
+
+
 def test_margins_hand_case():
   logits = tf.constant([[2.0, 1.0, -1.0], [0.5, 3.0, 1.0]])
   np.testing.assert_allclose(dynamics_lib.margins(logits, tf.constant([0, 0])), [1.0, -2.5])
