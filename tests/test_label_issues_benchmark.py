@@ -293,3 +293,21 @@ def test_benchmark_without_cleanlab_says_how_to_install_it(tmp_path):
       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
   assert proc.returncode == 2, proc.stderr[-2000:]
   assert 'pip install ".[bench]"' in proc.stderr and not (tmp_path / "runs").exists()
+
+
+def test_choice_of_the_winner_from_choice_runs(tmp_path):
+  def table(f1s):
+    rows = [{"name": name, "trainings": 1, "f1": f1, "auc": 0.5} for name, f1 in f1s.items()]
+    return {"rankings": rows + [{"name": "cleanlab_cv5", "trainings": 5, "f1": 1.0, "auc": 1.0}]}
+
+  paths = []
+  for index, f1s in enumerate([{"baseline/aum": 0.6, "baseline/final_loss": 0.7},
+                               {"baseline/aum": 0.8, "baseline/final_loss": 0.6}]):
+    paths.append(tmp_path / f"choice{index}.json")
+    paths[-1].write_text(json.dumps(table(f1s)))
+  proc = subprocess.run(
+      [sys.executable, str(REPO_ROOT / "benchmarks" / "label_issues.py"),
+       f"--choose_from={paths[0]},{paths[1]}"], env=subprocess_env(), capture_output=True,
+      text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert proc.stdout.strip().splitlines()[-1] == "winner: baseline/aum"  # mean 0.7 > 0.65
