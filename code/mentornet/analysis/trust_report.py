@@ -17,8 +17,9 @@ then, from the run's training dynamics (`training.dynamics`, accumulated in the 
 - `mean_margin`, `mean_loss`, `mean_v`: the example's means over the steps that saw it (its
   area under the margin, training loss and curriculum weight); `seen`: how many steps;
   `early_mean_margin`, `early_mean_loss`: the same over the first half of training;
-- `suspect_rank`: 1 = most suspect by `label_issues.WINNING_RANKING` (`final_trust`, i.e.
-  `rank`, for a run without dynamics, e.g. records without ids or an older checkpoint);
+- `suspect_rank`: 1 = most suspect by `label_issues.WINNING_RANKING` (the whole run's `aum`
+  when the first half did not see every example; `final_trust`, i.e. `rank`, for a run without
+  dynamics, e.g. records without ids or an older checkpoint);
 - `flagged`: 1 for the `round(estimated noise rate * n)` most suspect
   (`label_issues.flag_by_estimate`, no clean labels needed).
 The summary gives `label_issue_ranking`, `estimated_noise_rate` and `num_flagged`, and with
@@ -266,11 +267,12 @@ def add_dynamics(columns, dynamics):
 
 
 def label_issue_ranking(columns):
-  """The ranking the report flags with: `WINNING_RANKING` when every example has training
-  dynamics, else `final_trust`."""
-  if len(columns["seen"]) and np.all(columns["seen"] > 0):
-    return label_issues.WINNING_RANKING
-  return "final_trust"
+  """The ranking the report flags with: the first of `label_issues.RANKING_PREFERENCE` that
+  scores every example (the training dynamics saw it in that ranking's window)."""
+  for name in label_issues.RANKING_PREFERENCE[:-1]:
+    if len(columns["seen"]) and np.all(np.isfinite(label_issues.ranking_scores(name, columns))):
+      return name
+  return label_issues.RANKING_PREFERENCE[-1]
 
 
 def add_suspects(columns):
