@@ -4,6 +4,8 @@
   per-example cross-entropy -> curriculum weights v (constants) ->
   loss = sum(loss * v) / global_batch + weight_decay * sum(v) / global_batch.
 With `NoCurriculum` (v = 1) this is exactly the baseline objective mean(loss) + weight_decay.
+With `num_examples` (as `loop.build_trainer` sets), the step also adds its global batch's
+per-example margin, loss and v to `dynamics` (`training.dynamics`); nothing else changes.
 A curriculum with `needs_second_pass` (MentorMix) replaces (loss, v) by those of a second
 forward pass it builds from the first pass's losses and v (`Curriculum.second_pass`); the first
 pass then leaves the batch-norm statistics as they were, and `orig_loss` stays its mean loss.
