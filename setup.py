@@ -31,6 +31,9 @@ setup(
     ],
     extras_require={
         "test": ["pytest", "pytest-timeout", "ruff", "import-linter"],
+        # benchmarks/label_issues.py's reference (confident learning); never imported by the
+        # package.
+        "bench": ["cleanlab==2.9.*", "scikit-learn"],
     },
     entry_points={
         "console_scripts": [

@@ -11,6 +11,8 @@ and deleting it as `fit` returns (in TF 2.21 that waits for tf.data's autotuning
 - `baseline`, `mentornet`, `mentormix`: our `StudentTrainer` with `NoCurriculum` / a MentorNet /
   MentorMix (its second, mixed forward pass included), fed by the full training tf.data
   pipeline (TFRecords, decode cache, crop/flip, standardize);
+- `dynamics`: the baseline accumulating the per-example training dynamics, as training runs
+  (`training.dynamics`; the other arms of ours leave them out);
 - `levers_off`: the baseline with every lever off (float32, no XLA, Keras's unfused batch
   norm, TensorFlow's default threads), run in a child process because threads are fixed per
   process;
@@ -61,6 +63,8 @@ flags.DEFINE_integer("steps_per_execution", TrainConfig.steps_per_execution,
                      "Steps per fit execution (our arms and keras_fit).")
 flags.DEFINE_bool("lever_breakdown", True, "Also time the baseline with each lever off.")
 flags.DEFINE_bool("mentornet_arm", True, "Time the MentorNet step.")
+flags.DEFINE_bool("dynamics_arm", True, "Time the baseline step that also accumulates the "
+                  "per-example training dynamics (training.dynamics, what runs train with).")
 flags.DEFINE_bool("mentormix_arm", True, "Time the MentorMix step (official settings at 40% "
                   "noise: alpha 8, no second reweight).")
 flags.DEFINE_string("mentornet_dir", "", "MentorNet SavedModel (default: a random one).")
@@ -90,6 +94,8 @@ def _arms():
   on = {name: value[0] for name, value in levers.items()}
   off = {name: value[1] for name, value in levers.items()}
   arms = {"keras_fit": ("keras", on), "baseline": ("ours", on)}
+  if FLAGS.dynamics_arm:
+    arms["dynamics"] = ("dynamics", on)
   if FLAGS.mentornet_arm:
     arms["mentornet"] = ("mentornet", on)
   if FLAGS.mentormix_arm:
@@ -172,7 +178,9 @@ class Runner:
               mentornet, mentormix.MentorMixSettings(mixup_alpha=8.0, second_reweight=False))
         else:
           made = curriculum.NoCurriculum()
-        model = trainer_lib.StudentTrainer(student, made, max_steps=39000)
+        model = trainer_lib.StudentTrainer(
+            student, made, max_steps=39000,
+            num_examples=split.num_examples if kind == "dynamics" else None)
         model.compile(optimizer=optimizer, jit_compile=settings["xla"],
                       steps_per_execution=settings["steps_per_execution"])
       self.models[name] = (kind, model)
@@ -298,7 +306,7 @@ def report(arms, seconds, dataset_name):
   img_s = {name: batch / float(np.median(values)) for name, values in seconds.items()}
   figures = {f"{name}_img_s": value for name, value in img_s.items()}
   figures["baseline_vs_keras"] = img_s["baseline"] / img_s["keras_fit"]
-  for arm in ("mentornet", "mentormix"):
+  for arm in ("dynamics", "mentornet", "mentormix"):
     if arm in img_s:
       figures[f"{arm}_vs_baseline"] = img_s[arm] / img_s["baseline"]
   figures["speedup_vs_levers_off"] = img_s["baseline"] / img_s["levers_off"]
@@ -307,7 +315,7 @@ def report(arms, seconds, dataset_name):
   best = {name: batch / float(np.min(values)) for name, values in seconds.items()}
   figures.update({f"{name}_best_img_s": value for name, value in best.items()})
   figures["best_baseline_vs_keras"] = best["baseline"] / best["keras_fit"]
-  for arm in ("mentornet", "mentormix"):
+  for arm in ("dynamics", "mentornet", "mentormix"):
     if arm in best:
       figures[f"best_{arm}_vs_baseline"] = best[arm] / best["baseline"]
   figures["best_speedup_vs_levers_off"] = best["baseline"] / best["levers_off"]

@@ -12,7 +12,18 @@ One ordered pass over the training split without augmentation writes a CSV with 
     baseline         -loss (the small-loss criterion; the baseline has no weights of its own);
 - `rank`: 1 = least trusted; trust is compared at `TRUST_RESOLUTION` and equal trust is ordered
   by loss (larger = less trusted), then by id;
-- `loss`: the cross-entropy of the given label with unscaled logits (inference mode).
+- `loss`: the cross-entropy of the given label with unscaled logits (inference mode);
+then, from the run's training dynamics (`training.dynamics`, accumulated in the train step):
+- `mean_margin`, `mean_loss`, `mean_v`: the example's means over the steps that saw it (its
+  area under the margin, training loss and curriculum weight); `seen`: how many steps;
+  `early_mean_margin`, `early_mean_loss`: the same over the first half of training;
+- `suspect_rank`: 1 = most suspect by `label_issues.WINNING_RANKING` (the whole run's `aum`
+  when the first half did not see every example; `final_trust`, i.e. `rank`, for a run without
+  dynamics, e.g. records without ids or an older checkpoint);
+- `flagged`: 1 for the `round(estimated noise rate * n)` most suspect
+  (`label_issues.flag_by_estimate`, no clean labels needed).
+The summary gives `label_issue_ranking`, `estimated_noise_rate` and `num_flagged`, and with
+clean labels `flagged_precision`, `flagged_recall`, `flagged_f1` and `label_issue_roc_auc`.
 When clean labels are known, a JSON summary beside the CSV (`<stem>_summary.json`) also holds
 the noise-detection ROC AUC of the ranking (label corrupted = positive; trust with ties broken by
 loss, see `tie_broken_trust`), the same AUC of the plain loss for comparison, the precision at
@@ -29,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from mentornet.analysis import evaluation
+from mentornet.analysis import label_issues
 from mentornet.config import defaults
 from mentornet.config import train_config
 from mentornet.curricula import base as curriculum_lib
@@ -40,7 +52,9 @@ from mentornet.training import checkpoints
 from mentornet.training import loop as training_loop
 from mentornet.training import precision
 
-CSV_COLUMNS = ("example_id", "given_label", "clean_label", "trust", "rank", "loss")
+CSV_COLUMNS = ("example_id", "given_label", "clean_label", "trust", "rank", "loss",
+               "mean_margin", "mean_loss", "mean_v", "seen", "early_mean_margin",
+               "early_mean_loss", "suspect_rank", "flagged")
 DEFAULT_CSV_NAME = "trust_report.csv"
 LEAST_TRUSTED_FRACTIONS = (0.05, 0.1, 0.2, 0.4)
 # Trust values are compared on this grid: a MentorNet's saturated v differs between examples
@@ -162,6 +176,10 @@ def summarize(columns, fractions=LEAST_TRUSTED_FRACTIONS):
         "mean_trust_corrupted": float(trust[corrupted].mean()) if corrupted.any() else None,
         "mean_trust_clean": float(trust[~corrupted].mean()) if (~corrupted).any() else None,
     })
+    if "flagged" in columns:
+      quality = label_issues.flagged_quality(columns["flagged"][known] > 0, corrupted)
+      summary.update({f"flagged_{key}": value for key, value in quality.items()})
+      summary["label_issue_roc_auc"] = roc_auc(columns["suspect_score"][known], corrupted)
   return summary
 
 
@@ -214,7 +232,12 @@ def write_csv(output_csv, columns):
     for i in order:
       writer.writerow([int(columns["example_id"][i]), int(columns["given_label"][i]),
                        int(columns["clean_label"][i]), f"{columns['trust'][i]:.7g}",
-                       int(columns["rank"][i]), f"{columns['loss'][i]:.7g}"])
+                       int(columns["rank"][i]), f"{columns['loss'][i]:.7g}",
+                       f"{columns['mean_margin'][i]:.7g}", f"{columns['mean_loss'][i]:.7g}",
+                       f"{columns['mean_v'][i]:.7g}", int(columns["seen"][i]),
+                       f"{columns['early_mean_margin'][i]:.7g}",
+                       f"{columns['early_mean_loss'][i]:.7g}",
+                       int(columns["suspect_rank"][i]), int(columns["flagged"][i])])
 
 
 def read_csv(path):
@@ -222,8 +245,53 @@ def read_csv(path):
   with open(path, newline="", encoding="utf-8") as f:
     rows = list(csv.DictReader(f))
   kinds = {"example_id": np.int64, "given_label": np.int32, "clean_label": np.int32,
-           "trust": np.float64, "rank": np.int64, "loss": np.float64}
+           "trust": np.float64, "rank": np.int64, "loss": np.float64, "mean_margin": np.float64,
+           "mean_loss": np.float64, "mean_v": np.float64, "seen": np.int64,
+           "early_mean_margin": np.float64, "early_mean_loss": np.float64,
+           "suspect_rank": np.int64, "flagged": np.int64}
+  kinds = {name: kind for name, kind in kinds.items() if not rows or name in rows[0]}
   return {name: np.array([row[name] for row in rows], kind) for name, kind in kinds.items()}
+
+
+def add_dynamics(columns, dynamics):
+  """Adds `mean_margin`, `mean_loss`, `mean_v`, `early_mean_margin`, `early_mean_loss` (NaN
+  where unseen) and `seen` [n] of a `training.dynamics.TrainingDynamics` (or None) to
+  `columns`, by `record_id`."""
+  n = len(columns["loss"])
+  means = dynamics.means() if dynamics is not None else None
+  ids = columns["record_id"]
+  usable = means is not None and n and ids.min() >= 0 and ids.max() < len(means["count"])
+  for name in ("mean_margin", "mean_loss", "mean_v", "early_mean_margin", "early_mean_loss"):
+    columns[name] = means[name][ids] if usable else np.full(n, np.nan)
+  columns["seen"] = means["count"][ids].astype(np.int64) if usable else np.zeros(n, np.int64)
+  return columns
+
+
+def label_issue_ranking(columns):
+  """The ranking the report flags with: the first of `label_issues.RANKING_PREFERENCE` that
+  scores every example (the training dynamics saw it in that ranking's window)."""
+  for name in label_issues.RANKING_PREFERENCE[:-1]:
+    if len(columns["seen"]) and np.all(np.isfinite(label_issues.ranking_scores(name, columns))):
+      return name
+  return label_issues.RANKING_PREFERENCE[-1]
+
+
+def add_suspects(columns):
+  """Adds `suspect_score`, `suspect_rank` (1 = most suspect) and `flagged` to `columns`;
+  returns {label_issue_ranking, estimated_noise_rate, num_flagged}."""
+  name = label_issue_ranking(columns)
+  columns_with_score = {**columns, "trust_score": tie_broken_trust(columns["trust"],
+                                                                   columns["loss"])}
+  scores = label_issues.ranking_scores(name, columns_with_score)
+  flagged, rate = label_issues.flag_by_estimate(
+      scores, label_issues.mixture_scores(name, columns_with_score))
+  order = np.lexsort((columns["example_id"], -scores))
+  columns["suspect_score"] = scores
+  columns["suspect_rank"] = np.empty(len(order), np.int64)
+  columns["suspect_rank"][order] = np.arange(1, len(order) + 1)
+  columns["flagged"] = flagged.astype(np.int64)
+  return {"label_issue_ranking": name, "estimated_noise_rate": rate,
+          "num_flagged": int(flagged.sum())}
 
 
 def write_trust_report(model, dataset, output_csv, step_info=None):
@@ -248,11 +316,13 @@ def write_trust_report(model, dataset, output_csv, step_info=None):
       trust_scores(model.curriculum, columns["loss"], columns["given_label"],
                    columns["record_id"], step_info), np.float32).reshape([-1])
   columns["rank"] = trust_ranks(columns["trust"], columns["example_id"], columns["loss"])
+  add_dynamics(columns, getattr(model, "dynamics", None))
+  suspects = add_suspects(columns)
   directory = os.path.dirname(os.path.abspath(output_csv))
   os.makedirs(directory, exist_ok=True)
   write_csv(output_csv, columns)
   summary = {"trust_source": source, "global_step": int(step_info.step.numpy()),
-             "csv": output_csv, **summarize(columns)}
+             "csv": output_csv, **suspects, **summarize(columns)}
   with open(summary_path(output_csv), "w", encoding="utf-8") as f:
     json.dump(summary, f, indent=2, sort_keys=True)
   return summary
@@ -272,6 +342,12 @@ def format_summary(summary):
     fractions = summary["corrupted_fraction_among_least_trusted"]
     parts.append("corrupted among least trusted " + ", ".join(
         f"{p}: {'n/a' if v is None else f'{v:.3f}'}" for p, v in fractions.items()))
+  if "estimated_noise_rate" in summary:
+    flagged = (f"{summary['num_flagged']} flagged by {summary['label_issue_ranking']} "
+               f"(estimated noise rate {summary['estimated_noise_rate']:.3f}")
+    if summary.get("flagged_f1") is not None:
+      flagged += f", F1 {summary['flagged_f1']:.3f}"
+    parts.append(flagged + ")")
   return "; ".join(parts)
 
 
@@ -303,7 +379,8 @@ def restore_model(config, checkpoint_path, make_curriculum, strategy=None):
     model = training_loop.build_trainer(config, strategy, split.num_classes,
                                         split.num_examples, make_curriculum)
   try:
-    status = checkpoints.make_checkpoint(model).restore(checkpoint_path)
+    status = checkpoints.matching_checkpoint(checkpoints.make_checkpoint(model),
+                                             checkpoint_path).restore(checkpoint_path)
     status.assert_existing_objects_matched()
     status.expect_partial()
   except (AssertionError, ValueError, tf.errors.OpError) as e:

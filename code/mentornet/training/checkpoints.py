@@ -9,9 +9,26 @@ from mentornet.errors import UsageError
 
 
 def make_checkpoint(model):
-  """The checkpoint layout shared by training, evaluation and the StudentNet dump."""
-  return tf.train.Checkpoint(student=model.student, curriculum=model.curriculum,
-                             optimizer=model.optimizer)
+  """The checkpoint layout shared by training, evaluation and the StudentNet dump; the
+  per-example training dynamics (`model.dynamics`) when the model tracks them (restore a
+  checkpoint written without them through `matching_checkpoint`: their sums stay zero)."""
+  objects = {"student": model.student, "curriculum": model.curriculum,
+             "optimizer": model.optimizer}
+  if getattr(model, "dynamics", None) is not None:
+    objects["dynamics"] = model.dynamics
+  return tf.train.Checkpoint(**objects)
+
+
+def matching_checkpoint(checkpoint, path):
+  """`checkpoint` (of `make_checkpoint`), less its training dynamics when the checkpoint at
+  `path` was written without them (before they were tracked), so that restoring `path` matches
+  every object it holds."""
+  if getattr(checkpoint, "dynamics", None) is None:
+    return checkpoint
+  if any(name.startswith("dynamics/") for name, _ in tf.train.list_variables(path)):
+    return checkpoint
+  return tf.train.Checkpoint(student=checkpoint.student, curriculum=checkpoint.curriculum,
+                             optimizer=checkpoint.optimizer)
 
 
 def checkpoint_step(path):
@@ -34,7 +51,7 @@ def restore_newest_readable(checkpoint, train_log_dir):
     paths.append(latest)
   for path in reversed(paths):
     try:
-      checkpoint.restore(path).assert_existing_objects_matched()
+      matching_checkpoint(checkpoint, path).restore(path).assert_existing_objects_matched()
       return path
     except (AssertionError, ValueError) as e:
       raise UsageError(f"cannot resume from {path}: it does not match this model "

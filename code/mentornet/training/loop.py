@@ -90,7 +90,8 @@ def build_trainer(config, strategy, num_classes, num_examples, make_curriculum):
         boundaries=config.learning_rate_boundaries)
     optimizer = spec.make_optimizer(schedule)
     model = trainer_lib.StudentTrainer(student, curriculum, config.max_number_of_steps,
-                                       random_seed=config.random_seed)
+                                       random_seed=config.random_seed,
+                                       num_examples=num_examples)
     model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
     optimizer.build(student.trainable_variables)
   return model

@@ -4,6 +4,8 @@
   per-example cross-entropy -> curriculum weights v (constants) ->
   loss = sum(loss * v) / global_batch + weight_decay * sum(v) / global_batch.
 With `NoCurriculum` (v = 1) this is exactly the baseline objective mean(loss) + weight_decay.
+With `num_examples` (as `loop.build_trainer` sets), the step also adds its global batch's
+per-example margin, loss and v to `dynamics` (`training.dynamics`); nothing else changes.
 A curriculum with `needs_second_pass` (MentorMix) replaces (loss, v) by those of a second
 forward pass it builds from the first pass's losses and v (`Curriculum.second_pass`); the first
 pass then leaves the batch-norm statistics as they were, and `orig_loss` stays its mean loss.
@@ -20,6 +22,7 @@ import tensorflow as tf
 from mentornet.config import defaults
 from mentornet.curricula import base as curriculum_lib
 from mentornet.training import distribution
+from mentornet.training import dynamics as dynamics_lib
 
 # Keras log names -> the original's TensorBoard tag (or tags).
 SUMMARY_TAGS = {
@@ -107,14 +110,21 @@ class StudentTrainer(keras.Model):
     max_steps: training length in global steps (defines the MentorNet epoch feature); None
       until `set_max_steps` (before training).
     random_seed: base of the per-step stateless seeds (example dropout).
+    num_examples: training-set size; when given, `dynamics` (a `dynamics.TrainingDynamics`)
+      accumulates every example's margin, loss and v over training (by `features["id"]`),
+      and over its first half apart.
   """
 
-  def __init__(self, student, curriculum, max_steps, random_seed=0, **kwargs):
+  def __init__(self, student, curriculum, max_steps, random_seed=0, num_examples=None,
+               **kwargs):
     super().__init__(**kwargs)
     self.student = student
     self.curriculum = curriculum
     self.max_steps = None if max_steps is None else int(max_steps)
     self.random_seed = int(random_seed)
+    self.dynamics = (dynamics_lib.TrainingDynamics(num_examples, self.max_steps // 2,
+                                                   name="training_dynamics")
+                     if num_examples else None)
     # Fraction of examples with v > 0.001 over the whole job, as the original's cumulative
     # data_util; kept out of `metrics` so that `fit` does not reset it every epoch.
     self.data_util_tracker = keras.metrics.Mean(name="data_util")
@@ -188,6 +198,7 @@ class StudentTrainer(keras.Model):
                                           seed=self._step_seed(step))
       v, curriculum_logs = self.curriculum.example_weights(losses, labels, features, step_info)
       v = tf.stop_gradient(v)
+      first_v = v
       if second_pass:
         first_losses = tf.stop_gradient(losses)
         for variable, value in zip(state, saved_state):
@@ -214,6 +225,9 @@ class StudentTrainer(keras.Model):
       replica_loss = (tf.reduce_sum(losses * v) / global_batch_size +
                       decay * used_fraction / num_replicas)
       scaled_loss = self.optimizer.scale_loss(replica_loss)
+    if self.dynamics is not None and "id" in features:
+      # The first pass's unscaled logits and weights (MentorMix: before its mixing).
+      self.dynamics.update(features["id"], logits, labels, first_v, step)
     student_vars = self.student.trainable_variables
     curriculum_vars = self.curriculum.curriculum_variables
     gradients = tape.gradient(scaled_loss, student_vars + curriculum_vars)
