@@ -3,6 +3,7 @@ import os
 import pathlib
 import sys
 
+import keras
 import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -97,3 +98,14 @@ def linear_student(kernel, bias, l2):
   student.layers[-1].kernel.assign(kernel)
   student.layers[-1].bias.assign(bias)
   return student
+
+
+class LogRecorder(keras.callbacks.Callback):
+  """Keeps every train step's logs as floats (`logs`: a list of dicts, one a step)."""
+
+  def __init__(self):
+    super().__init__()
+    self.logs = []
+
+  def on_train_batch_end(self, batch, logs=None):
+    self.logs.append({k: float(v) for k, v in logs.items()})

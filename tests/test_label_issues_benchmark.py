@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO_ROOT
+from conftest import LogRecorder
 from conftest import subprocess_env
 from mentornet.analysis import label_issues
 from mentornet.curricula import base as curriculum_lib
@@ -89,16 +90,6 @@ def test_dynamics_accumulate_numpy_reference_sums():
   assert np.isfinite(means["mean_margin"][11]) and np.isnan(means["early_mean_loss"][8])
 
 
-class _LogRecorder(keras.callbacks.Callback):
-
-  def __init__(self):
-    super().__init__()
-    self.logs = []
-
-  def on_train_batch_end(self, batch, logs=None):
-    self.logs.append({k: float(v) for k, v in logs.items()})
-
-
 def test_dynamics_leave_the_step_results_bit_identical():
   from mentornet.models import studentnets
   config = studentnets.StudentNetConfig(1, (4, 4, 8, 8))
@@ -116,7 +107,7 @@ def test_dynamics_leave_the_step_results_bit_identical():
     model = trainer_lib.StudentTrainer(student, _IdWeights(), max_steps=3,
                                        num_examples=num_examples)
     model.compile(optimizer=studentnets.TF1Momentum(0.1, momentum=0.9))
-    recorder = _LogRecorder()
+    recorder = LogRecorder()
     model.fit(tf.data.Dataset.from_tensor_slices(
         ({"image": images, "id": ids, "clean_label": labels}, labels)), epochs=1, verbose=0,
         callbacks=[recorder])

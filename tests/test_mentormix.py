@@ -13,6 +13,7 @@ import pytest
 from scipy import stats
 import tensorflow as tf
 
+from conftest import LogRecorder
 from conftest import fixed_linear_batch
 from conftest import linear_student
 from conftest import subprocess_env
@@ -55,16 +56,6 @@ def _fixed_batch():
 
 def _student(kernel, bias):
   return linear_student(kernel, bias, L2)
-
-
-class _LogRecorder(keras.callbacks.Callback):
-
-  def __init__(self):
-    super().__init__()
-    self.logs = []
-
-  def on_train_batch_end(self, batch, logs=None):
-    self.logs.append({k: float(v) for k, v in logs.items()})
 
 
 # ---------------------------------------------------------------------------- NumPy reference
@@ -153,7 +144,7 @@ def test_two_steps_match_numpy_reference(case, jit_compile, mentornet_dir):
   model.compile(optimizer=keras.optimizers.SGD(LR, momentum=MOMENTUM), jit_compile=jit_compile)
   features = {"image": images, "id": np.arange(BATCH, dtype=np.int64), "clean_label": labels}
   dataset = tf.data.Dataset.from_tensors((features, labels)).repeat()
-  recorder = _LogRecorder()
+  recorder = LogRecorder()
   model.fit(dataset, epochs=1, steps_per_epoch=2, verbose=0, callbacks=[recorder],
             shuffle=False)
 
@@ -194,7 +185,7 @@ def test_no_mixing_at_alpha_zero():
       None, settings), max_steps=MAX_STEPS)
   model.compile(optimizer=keras.optimizers.SGD(LR))
   features = {"image": images, "id": np.arange(BATCH, dtype=np.int64), "clean_label": labels}
-  recorder = _LogRecorder()
+  recorder = LogRecorder()
   model.fit(tf.data.Dataset.from_tensors((features, labels)), epochs=1, verbose=0,
             callbacks=[recorder], shuffle=False)
   log = recorder.logs[0]

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import LogRecorder
 from conftest import fixed_linear_batch
 from conftest import linear_student
 from mentornet.curricula import base as curriculum_lib
@@ -70,16 +71,6 @@ def _reference_steps(params, images, labels, kernel, bias, num_steps, max_steps,
   return logs, w, b, moving_average
 
 
-class _LogRecorder(keras.callbacks.Callback):
-
-  def __init__(self):
-    super().__init__()
-    self.logs = []
-
-  def on_train_batch_end(self, batch, logs=None):
-    self.logs.append({k: float(v) for k, v in logs.items()})
-
-
 def test_three_steps_match_numpy_reference(mentornet_dir, mentornet_params):
   images, labels, kernel, bias = _fixed_batch()
   max_steps, q, decay = 50, 0.75, 0.5
@@ -93,7 +84,7 @@ def test_three_steps_match_numpy_reference(mentornet_dir, mentornet_params):
   features = {"image": images, "id": np.arange(BATCH, dtype=np.int64),
               "clean_label": labels}
   dataset = tf.data.Dataset.from_tensors((features, labels)).repeat()
-  recorder = _LogRecorder()
+  recorder = LogRecorder()
   model.fit(dataset, epochs=1, steps_per_epoch=3, verbose=0, callbacks=[recorder],
             shuffle=False)
 
@@ -212,7 +203,7 @@ def test_first_nonfinite_step_is_recorded_and_updates_nothing(jit_compile, steps
     model = trainer_lib.StudentTrainer(student, curriculum_lib.NoCurriculum(), max_steps=10)
     model.compile(optimizer=keras.optimizers.SGD(LR), jit_compile=jit_compile,
                   steps_per_execution=steps_per_execution)
-    recorder = _LogRecorder()
+    recorder = LogRecorder()
     model.fit(dataset.take(num_steps), epochs=1, verbose=0, callbacks=[recorder],
               shuffle=False)
     return model, student, recorder.logs
