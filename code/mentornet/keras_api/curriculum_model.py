@@ -26,8 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from mentornet.errors import UsageError
-from mentornet.keras_api import curricula
-from mentornet.keras_api import inputs as inputs_lib
+import mentornet.keras_api.curricula as curricula
+import mentornet.keras_api.inputs as inputs_lib
 from mentornet.training import trainer as trainer_lib
 
 ACCURACY_METRICS = ("accuracy", "acc", "sparse_categorical_accuracy", "categorical_accuracy")

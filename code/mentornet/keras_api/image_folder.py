@@ -35,10 +35,10 @@ import numpy as np
 import tensorflow as tf
 
 from mentornet.errors import UsageError
-from mentornet.keras_api import curricula
-from mentornet.keras_api import label_issues as label_issues_lib
+import mentornet.keras_api.curricula as curricula
 from mentornet.keras_api.curriculum_model import CurriculumModel
 from mentornet.keras_api.curriculum_model import check_logits
+import mentornet.keras_api.label_issues as label_issues_lib
 from mentornet.models import image_classifier
 from mentornet.models import studentnets
 from mentornet.training import precision

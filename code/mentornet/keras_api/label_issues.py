@@ -18,7 +18,7 @@ import tensorflow as tf
 from mentornet.analysis import trust_report
 from mentornet.curricula import base as curriculum_lib
 from mentornet.errors import UsageError
-from mentornet.keras_api import inputs as inputs_lib
+import mentornet.keras_api.inputs as inputs_lib
 
 COLUMNS = ("index", "given", "suggested", "trust", "rank", "is_issue")
 
