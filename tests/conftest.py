@@ -8,6 +8,7 @@ import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 CODE_DIR = REPO_ROOT / "code"
+TESTS_DIR = REPO_ROOT / "tests"
 for _path in (REPO_ROOT, CODE_DIR):  # this checkout's package first, then mentornet_models
   if str(_path) not in sys.path:
     sys.path.insert(0, str(_path))
@@ -45,9 +46,10 @@ def repo_root():
 
 
 def subprocess_env(**extra):
-  """Environment for running the project's scripts in a subprocess (this checkout's code/ and
-  its shipped MentorNets on the path)."""
-  env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(CODE_DIR), str(REPO_ROOT)]),
+  """Environment for running the project's scripts in a subprocess (this checkout's code/, its
+  shipped MentorNets and the tests' helpers such as replica_harness on the path)."""
+  env = dict(os.environ,
+             PYTHONPATH=os.pathsep.join([str(CODE_DIR), str(REPO_ROOT), str(TESTS_DIR)]),
              TF_CPP_MIN_LOG_LEVEL="2", **extra)
   if "TF_CONFIG" not in extra:
     env.pop("TF_CONFIG", None)

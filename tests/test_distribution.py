@@ -14,25 +14,22 @@ import numpy as np
 from conftest import REPO_ROOT
 from conftest import make_tiny_noisy_cifar
 from conftest import subprocess_env
+import replica_harness
 
 REPLICA_SCRIPT = textwrap.dedent("""
-    import json, sys
-    import numpy as np
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
-    import keras
+    import sys
+    import replica_harness as harness
+    harness.split_cpu_in_two()
+    import json
     from mentornet.curricula import base as curriculum
     from mentornet.models import mentornet_net
-    from mentornet.models import studentnets
-    from mentornet.training import trainer
+    import numpy as np
 
     class RecordingCurriculum(curriculum.MentorNetCurriculum):
       # Keeps the global-batch v of the last step, to compare replica counts.
-      def __init__(self, *args, global_batch_size, **kwargs):
+      def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.last_v = self.add_weight(shape=(global_batch_size,), initializer="zeros",
+        self.last_v = self.add_weight(shape=(harness.BATCH,), initializer="zeros",
                                       trainable=False, name="last_v",
                                       aggregation="only_first_replica")
 
@@ -41,48 +38,20 @@ REPLICA_SCRIPT = textwrap.dedent("""
         self.last_v.assign(curriculum.global_batch(v))
         return v, logs
 
-    mentornet_dir, out_path, scalar_logs = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
-    rng = np.random.default_rng(0)
-    steps, batch = 3, 16
-    images = rng.normal(size=(steps, batch, 32, 32, 3)).astype(np.float32)
-    labels = rng.integers(0, 10, size=(steps, batch)).astype(np.int32)
-    ids = np.arange(steps * batch, dtype=np.int64).reshape(steps, batch)
-    config = studentnets.StudentNetConfig(1, (4, 4, 8, 8), sync_batch_norm=True)
-    keras.utils.set_random_seed(5)
-    initial = [w.numpy() for w in studentnets.build_resnet(10, config).weights]
-
-    def run(devices):
-      strategy = tf.distribute.MirroredStrategy(
-          devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
-      with strategy.scope():
-        student = studentnets.build_resnet(10, config)
-        for variable, value in zip(student.weights, initial):
-          variable.assign(value)
-        mentornet = mentornet_net.load_mentornet(mentornet_dir)
-        # Example dropout on: 30% of the global batch of 16 dropped, floor(16 x 0.7) = 11 kept
-        # (per replica it would be 2 x floor(8 x 0.7) = 10).
-        cur = RecordingCurriculum(mentornet, loss_p_percentile=0.7,
-                                  example_dropout_rates=np.full(100, 0.3, np.float32),
-                                  global_batch_size=batch)
-        model = trainer.StudentTrainer(student, cur, max_steps=10, random_seed=3)
-        model.compile(optimizer=studentnets.TF1Momentum(0.1, momentum=0.9))
-      data = tf.data.Dataset.from_tensor_slices(
-          ({"image": images, "id": ids, "clean_label": labels}, labels))
-      history = []
-      class Rec(keras.callbacks.Callback):
-        def on_train_batch_end(self, b, logs=None):
-          history.append({"v": cur.last_v.numpy().tolist(),
-                          **{k: float(logs[k]) for k in scalar_logs}})
-      model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False,
-                callbacks=[Rec()])
-      return {"history": history,
-              "weights": [w.numpy().ravel().tolist() for w in student.trainable_weights],
-              "moving_average": float(cur.loss_moving_average.numpy())}
-
-    one = run(["/cpu:0"])
-    two = run(["/cpu:0", "/cpu:1"])
+    out_path, mentornet_dir, scalar_logs = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+    # Example dropout on: 30% of the global batch of 16 dropped, floor(16 x 0.7) = 11 kept
+    # (per replica it would be 2 x floor(8 x 0.7) = 10).
+    result = harness.one_and_two_replicas(
+        lambda: RecordingCurriculum(mentornet_net.load_mentornet(mentornet_dir),
+                                    loss_p_percentile=0.7,
+                                    example_dropout_rates=np.full(100, 0.3, np.float32)),
+        record_step=lambda cur, logs: {"v": cur.last_v.numpy().tolist(),
+                                       **{k: float(logs[k]) for k in scalar_logs}},
+        record_end=lambda model: {
+            "weights": [w.numpy().ravel().tolist() for w in model.student.trainable_weights],
+            "moving_average": float(model.curriculum.loss_moving_average.numpy())})
     with open(out_path, "w") as f:
-      json.dump({"one": one, "two": two}, f)
+      json.dump(result, f)
 """)
 
 
@@ -95,12 +64,8 @@ def test_one_and_two_replicas_agree(tmp_path):
   from mentornet.models import mentornet_net
   mentornet_dir = str(tmp_path / "mentornet")
   mentornet_net.export_saved_model(mentornet_net.build_mentornet(seed=11), mentornet_dir)
-  out = tmp_path / "out.json"
-  proc = subprocess.run([sys.executable, "-c", REPLICA_SCRIPT, mentornet_dir, str(out),
-                         ",".join(SCALAR_LOGS)],
-                        env=subprocess_env(), capture_output=True, text=True, timeout=300)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  result = json.loads(out.read_text())
+  result = replica_harness.run_script(REPLICA_SCRIPT, tmp_path / "out.json", mentornet_dir,
+                                      ",".join(SCALAR_LOGS))
   one, two = result["one"], result["two"]
   assert len(one["history"]) == len(two["history"]) == 3
   for a, b in zip(one["history"], two["history"]):

@@ -19,6 +19,7 @@ from mentornet.curricula import base as curriculum_lib
 from mentornet.training import checkpoints
 from mentornet.training import dynamics as dynamics_lib
 from mentornet.training import trainer as trainer_lib
+import replica_harness
 
 NUM_CLASSES = 5
 NUM_EXAMPLES = 12
@@ -142,58 +143,29 @@ def test_dynamics_survive_a_checkpoint_round_trip(tmp_path):
 
 
 REPLICA_SCRIPT = textwrap.dedent("""
-    import json, sys
-    import numpy as np
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
-    import keras
+    import sys
+    import replica_harness as harness
+    harness.split_cpu_in_two()
+    import json
     from mentornet.curricula import base as curriculum
-    from mentornet.models import studentnets
-    from mentornet.training import trainer
+    import tensorflow as tf
 
     class IdWeights(curriculum.NoCurriculum):
       def example_weights(self, losses, labels, features, step_info):
         ids = tf.cast(features["id"], tf.float32)
         return 0.25 * (1.0 + tf.math.floormod(ids, 3.0)), {}
 
-    rng = np.random.default_rng(0)
-    steps, batch, num_examples = 3, 16, 40
-    images = rng.normal(size=(steps, batch, 32, 32, 3)).astype(np.float32)
-    labels = rng.integers(0, 10, size=(steps, batch)).astype(np.int32)
-    ids = rng.integers(-1, num_examples, size=(steps, batch)).astype(np.int64)
-    config = studentnets.StudentNetConfig(1, (4, 4, 8, 8), sync_batch_norm=True)
-    keras.utils.set_random_seed(5)
-    initial = [w.numpy() for w in studentnets.build_resnet(10, config).weights]
-
-    def run(devices):
-      strategy = tf.distribute.MirroredStrategy(
-          devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
-      with strategy.scope():
-        student = studentnets.build_resnet(10, config)
-        for variable, value in zip(student.weights, initial):
-          variable.assign(value)
-        model = trainer.StudentTrainer(student, IdWeights(), max_steps=4, random_seed=3,
-                                       num_examples=num_examples)
-        model.compile(optimizer=studentnets.TF1Momentum(0.1, momentum=0.9))
-      data = tf.data.Dataset.from_tensor_slices(
-          ({"image": images, "id": ids, "clean_label": labels}, labels))
-      model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
-      return model.dynamics.sums.numpy().tolist()
-
+    result = harness.one_and_two_replicas(
+        IdWeights, record_end=lambda model: {"sums": model.dynamics.sums.numpy().tolist()},
+        max_steps=4, num_examples=40)
     with open(sys.argv[1], "w") as f:
-      json.dump({"one": run(["/cpu:0"]), "two": run(["/cpu:0", "/cpu:1"])}, f)
+      json.dump(result, f)
 """)
 
 
 def test_dynamics_agree_between_one_and_two_replicas(tmp_path):
-  out = tmp_path / "out.json"
-  proc = subprocess.run([sys.executable, "-c", REPLICA_SCRIPT, str(out)], env=subprocess_env(),
-                        capture_output=True, text=True, timeout=300)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  result = json.loads(out.read_text())
-  one, two = np.asarray(result["one"]), np.asarray(result["two"])
+  result = replica_harness.run_script(REPLICA_SCRIPT, tmp_path / "out.json")
+  one, two = np.asarray(result["one"]["sums"]), np.asarray(result["two"]["sums"])
   assert one[:, 3].sum() > 30 and np.ptp(one[:, 0]) > 0  # most of 48 seen, margins differ
   np.testing.assert_allclose(one, two, rtol=1e-4, atol=1e-4)
 

@@ -2,8 +2,6 @@
 equations, its draws, 1 vs 2 replicas, its flags and its checkpointed state."""
 import json
 import math
-import subprocess
-import sys
 import textwrap
 
 from absl import flags
@@ -16,7 +14,6 @@ import tensorflow as tf
 from conftest import LogRecorder
 from conftest import fixed_linear_batch
 from conftest import linear_student
-from conftest import subprocess_env
 from mentornet.analysis import trust_report
 from mentornet.cli import flags as flags_lib
 from mentornet.cli import mentormix_flags
@@ -28,6 +25,7 @@ from mentornet.models import mentornet_net
 from mentornet.training import checkpoints
 from mentornet.training import trainer as trainer_lib
 import numpy_reference as ref
+import replica_harness
 
 BATCH = 12
 NUM_CLASSES = 10
@@ -276,59 +274,28 @@ def test_oriented_lambda_lets_the_trusted_example_dominate():
 # ---------------------------------------------------------------------------- replicas
 
 REPLICA_SCRIPT = textwrap.dedent("""
-    import json, sys
-    import numpy as np
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
-    import keras
+    import sys
+    import replica_harness as harness
+    harness.split_cpu_in_two()
+    import json
     from mentornet.curricula import mentormix
     from mentornet.models import mentornet_net
-    from mentornet.models import studentnets
-    from mentornet.training import trainer
 
-    mentornet_dir, out_path, scalar_logs = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
-    rng = np.random.default_rng(0)
-    steps, batch = 3, 16
-    images = rng.normal(size=(steps, batch, 32, 32, 3)).astype(np.float32)
-    labels = rng.integers(0, 10, size=(steps, batch)).astype(np.int32)
-    ids = np.arange(steps * batch, dtype=np.int64).reshape(steps, batch)
-    config = studentnets.StudentNetConfig(1, (4, 4, 8, 8), sync_batch_norm=True)
-    keras.utils.set_random_seed(5)
-    initial = [w.numpy() for w in studentnets.build_resnet(10, config).weights]
+    out_path, mentornet_dir, scalar_logs = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
     # Example dropout on (both weightings) and the second reweight.
     settings = mentormix.MentorMixSettings(mixup_alpha=2.0, second_reweight=True,
                                            example_dropout_rates="0.3,100")
-
-    def run(devices):
-      strategy = tf.distribute.MirroredStrategy(
-          devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
-      with strategy.scope():
-        student = studentnets.build_resnet(10, config)
-        for variable, value in zip(student.weights, initial):
-          variable.assign(value)
-        mentornet = mentornet_net.load_mentornet(mentornet_dir)
-        cur = mentormix.MentorMixCurriculum(mentornet, settings, name="curriculum")
-        model = trainer.StudentTrainer(student, cur, max_steps=10, random_seed=3)
-        model.compile(optimizer=studentnets.TF1Momentum(0.1, momentum=0.9))
-      data = tf.data.Dataset.from_tensor_slices(
-          ({"image": images, "id": ids, "clean_label": labels}, labels))
-      history = []
-      class Rec(keras.callbacks.Callback):
-        def on_train_batch_end(self, b, logs=None):
-          history.append({k: float(logs[k]) for k in scalar_logs})
-      model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False,
-                callbacks=[Rec()])
-      return {"history": history,
-              "weights": [w.numpy().ravel().tolist() for w in student.weights],
-              "moving_averages": [float(cur.individual.loss_moving_average.numpy()),
-                                  float(cur.mixed.loss_moving_average.numpy())]}
-
-    one = run(["/cpu:0"])
-    two = run(["/cpu:0", "/cpu:1"])
+    result = harness.one_and_two_replicas(
+        lambda: mentormix.MentorMixCurriculum(mentornet_net.load_mentornet(mentornet_dir),
+                                              settings, name="curriculum"),
+        record_step=lambda cur, logs: {k: float(logs[k]) for k in scalar_logs},
+        record_end=lambda model: {
+            "weights": [w.numpy().ravel().tolist() for w in model.student.weights],
+            "moving_averages": [
+                float(model.curriculum.individual.loss_moving_average.numpy()),
+                float(model.curriculum.mixed.loss_moving_average.numpy())]})
     with open(out_path, "w") as f:
-      json.dump({"one": one, "two": two}, f)
+      json.dump(result, f)
 """)
 
 SCALAR_LOGS = ("orig_loss", "weighted_loss", "total_loss", "batch_sum_v", "data_util",
@@ -338,12 +305,8 @@ SCALAR_LOGS = ("orig_loss", "weighted_loss", "total_loss", "batch_sum_v", "data_
 
 
 def test_one_and_two_replicas_agree(tmp_path, mentornet_dir):
-  out = tmp_path / "out.json"
-  proc = subprocess.run([sys.executable, "-c", REPLICA_SCRIPT, mentornet_dir, str(out),
-                         ",".join(SCALAR_LOGS)],
-                        env=subprocess_env(), capture_output=True, text=True, timeout=600)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  result = json.loads(out.read_text())
+  result = replica_harness.run_script(REPLICA_SCRIPT, tmp_path / "out.json", mentornet_dir,
+                                      ",".join(SCALAR_LOGS), timeout=600)
   one, two = result["one"], result["two"]
   assert len(one["history"]) == len(two["history"]) == 3
   for a, b in zip(one["history"], two["history"]):
