@@ -60,3 +60,16 @@ def parse_number_list(values, flag, kind, low, high, example=None):
     hint = f"; give e.g. --{flag}={example}" if example else ""
     raise UsageError(f"--{flag} is empty{hint}")
   return numbers
+
+
+def check_choice(flag, value, choices):
+  """`UsageError` "--flag=value is not one of a, b" unless `value` is in `choices`."""
+  if value not in choices:
+    raise UsageError(f"--{flag}={value} is not one of {', '.join(map(str, choices))}")
+
+
+def check_positive(config, names):
+  """`UsageError` for the first attribute of `config` in `names` that is not > 0."""
+  for name in names:
+    if getattr(config, name) <= 0:
+      raise UsageError(f"--{name}={getattr(config, name)} must be positive")

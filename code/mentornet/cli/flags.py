@@ -258,14 +258,11 @@ def define_data_parameters_flags(flag_values=FLAGS):
                     "Learn a temperature per class.", **define)
   flags.DEFINE_bool("learn_inst_parameters", d.learn_inst_parameters, "Learn a temperature per "
                     "training example (needs the example ids written by data_tools).", **define)
-  flags.DEFINE_float("lr_class_param", d.lr_class_param, "Learning rate of the class "
-                     "parameters.", **define)
-  flags.DEFINE_float("lr_inst_param", d.lr_inst_param, "Learning rate of the instance "
-                     "parameters.", **define)
-  flags.DEFINE_float("wd_class_param", d.wd_class_param, "Weight decay (L2 on log sigma) of the "
-                     "class parameters.", **define)
-  flags.DEFINE_float("wd_inst_param", d.wd_inst_param, "Weight decay (L2 on log sigma) of the "
-                     "instance parameters.", **define)
+  for kind, what in (("class", "class parameters"), ("inst", "instance parameters")):
+    flags.DEFINE_float(f"lr_{kind}_param", getattr(d, f"lr_{kind}_param"),
+                       f"Learning rate of the {what}.", **define)
+    flags.DEFINE_float(f"wd_{kind}_param", getattr(d, f"wd_{kind}_param"),
+                       f"Weight decay (L2 on log sigma) of the {what}.", **define)
   flags.DEFINE_float("init_class_param", d.init_class_param, "Initial sigma of the class "
                      "parameters.", **define)
   flags.DEFINE_float("init_inst_param", d.init_inst_param, "Initial sigma of the instance "

@@ -147,13 +147,6 @@ class _ParameterGroup:
   clamp: Optional[tuple]  # (min, max) of log sigma, or None
 
 
-def _sum_over_replicas(values):
-  ctx = tf.distribute.get_replica_context()
-  if ctx is None or ctx.num_replicas_in_sync == 1:
-    return values
-  return ctx.all_reduce(tf.distribute.ReduceOp.SUM, values)
-
-
 def _gradient_at(gradient, ids):
   """This replica's gradient of a 1-D variable at rows `ids` [n] -> float32 [n].
 
@@ -277,7 +270,8 @@ class DataParametersCurriculum(curriculum_lib.Curriculum):
     for group, gradient in zip(self._groups(), gradients):
       local_rows = self._rows(group.kind, labels, ids)
       rows = curriculum_lib.global_batch(local_rows)  # [global_batch], may repeat
-      self._sparse_momentum_step(group, _sum_over_replicas(_gradient_at(gradient, rows)), rows)
+      summed = curriculum_lib.global_sum(_gradient_at(gradient, rows))
+      self._sparse_momentum_step(group, summed, rows)
 
   def _sparse_momentum_step(self, group, gradient, rows):
     """Updates `rows` [n] (repeats allowed) of `group` given their summed gradient [n]."""

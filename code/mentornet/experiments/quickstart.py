@@ -31,6 +31,8 @@ from mentornet.data import noise
 from mentornet.data import npz_splits
 from mentornet.data import records
 from mentornet.errors import UsageError
+from mentornet.errors import check_choice
+from mentornet.errors import check_positive
 from mentornet.experiments import runner
 from mentornet.models import mentornet_net
 from mentornet.models import studentnets
@@ -66,12 +68,8 @@ def validate(config):
   if not 10 <= config.num_train_examples <= embedded.NUM_TRAIN:
     raise UsageError(f"--num_train_examples={config.num_train_examples} is outside "
                      f"[10, {embedded.NUM_TRAIN}]")
-  for name in ("epochs", "batch_size", "eval_every"):
-    if getattr(config, name) <= 0:
-      raise UsageError(f"--{name}={getattr(config, name)} must be positive")
-  if config.mixed_precision not in defaults.MIXED_PRECISION_POLICIES:
-    raise UsageError(f"--mixed_precision={config.mixed_precision} is not one of "
-                     f"{', '.join(defaults.MIXED_PRECISION_POLICIES)}")
+  check_positive(config, ("epochs", "batch_size", "eval_every"))
+  check_choice("mixed_precision", config.mixed_precision, defaults.MIXED_PRECISION_POLICIES)
 
 
 def mentornet_pd_settings(noise_fraction):

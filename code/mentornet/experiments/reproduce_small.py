@@ -39,6 +39,8 @@ from mentornet.data import human_noise
 from mentornet.data import noise
 from mentornet.data import npz_splits
 from mentornet.errors import UsageError
+from mentornet.errors import check_choice
+from mentornet.errors import check_positive
 from mentornet.experiments import runner
 from mentornet.learning import pipelines
 from mentornet.models import mentornet_net
@@ -110,9 +112,7 @@ def validate(config):
   """Raises `UsageError` (one line) for a bad setting; nothing is written."""
   if not 0.0 <= config.noise_fraction <= 1.0:
     raise UsageError(f"--noise_fraction={config.noise_fraction:g} is outside [0, 1]")
-  if config.noise_type not in noise.NOISE_TYPES + (human_noise.NOISE_TYPE,):
-    raise UsageError(f"--noise_type={config.noise_type} is not one of "
-                     f"{', '.join(noise.NOISE_TYPES + (human_noise.NOISE_TYPE,))}")
+  check_choice("noise_type", config.noise_type, noise.NOISE_TYPES + (human_noise.NOISE_TYPE,))
   if config.human and not config.human_labels_file:
     raise UsageError("--noise_type=human needs --human_labels_file")
   if config.human and config.noise_fraction_given:
@@ -123,18 +123,10 @@ def validate(config):
     raise UsageError(f"--examples_per_class={config.examples_per_class} is negative")
   if config.loss_p_percentile is not None and not 0.0 < config.loss_p_percentile <= 1.0:
     raise UsageError(f"--loss_p_percentile={config.loss_p_percentile:g} is outside (0, 1]")
-  for name in ("max_number_of_steps", "batch_size", "eval_every"):
-    if getattr(config, name) <= 0:
-      raise UsageError(f"--{name}={getattr(config, name)} must be positive")
-  if config.augmentation not in defaults.AUGMENTATIONS:
-    raise UsageError(f"--augmentation={config.augmentation} is not one of "
-                     f"{', '.join(defaults.AUGMENTATIONS)}")
-  if config.mixed_precision not in defaults.MIXED_PRECISION_POLICIES:
-    raise UsageError(f"--mixed_precision={config.mixed_precision} is not one of "
-                     f"{', '.join(defaults.MIXED_PRECISION_POLICIES)}")
-  if config.loss_p not in method_table.LOSS_P_MODES:
-    raise UsageError(f"--loss_p={config.loss_p} is not one of "
-                     f"{', '.join(method_table.LOSS_P_MODES)}")
+  check_positive(config, ("max_number_of_steps", "batch_size", "eval_every"))
+  check_choice("augmentation", config.augmentation, defaults.AUGMENTATIONS)
+  check_choice("mixed_precision", config.mixed_precision, defaults.MIXED_PRECISION_POLICIES)
+  check_choice("loss_p", config.loss_p, method_table.LOSS_P_MODES)
   unknown = [m for m in config.methods if m not in METHODS]
   if unknown:
     raise UsageError(f"unknown --methods {','.join(unknown)}; choose from {','.join(METHODS)}")
