@@ -104,6 +104,11 @@ def test_mentornet_dd_trains_with_the_regime_dd_and_overrides():
       dataclasses.replace(config, noise_fraction=0.75), "mentormix")
   assert (mix8["mixup_alpha"], mix8["loss_p_percentile"], mix8["second_reweight"]) == (
       4.0, 0.2, True)
+  _, _, mix2 = reproduce_small.method_run_settings(
+      dataclasses.replace(config, mixup_alpha=2.0), "mentormix")
+  assert (mix2["mixup_alpha"], mix2["loss_p_percentile"]) == (2.0, 0.6)
+  assert "mixup_alpha" not in reproduce_small.method_run_settings(
+      dataclasses.replace(config, mixup_alpha=2.0), "mentornet_pd")[2]
 
 
 def test_given_label_fit_splits_clean_and_corrupted_examples():
@@ -155,6 +160,7 @@ def test_prepare_data_keeps_examples_per_class_then_corrupts_and_splits(tmp_path
 @pytest.mark.parametrize("flag, message", [
     ("--examples_per_class=-1", "--examples_per_class=-1 is negative"),
     ("--loss_p_percentile=0", "--loss_p_percentile=0 is outside (0, 1]"),
+    ("--mixup_alpha=-1", "--mixup_alpha=-1 must be positive"),
     ("--mentornet_dd_dir=nowhere", "shipped MentorNet 'nowhere' not found"),
     ("--max_number_of_steps=0", "--max_number_of_steps=0 must be positive"),
     ("--methods=baseline,nope", "unknown --methods nope"),

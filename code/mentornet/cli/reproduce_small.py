@@ -61,6 +61,9 @@ def define_flags(flag_values=FLAGS):
                        "order.", flag_values=fv)
   flags.DEFINE_float("loss_p_percentile", d.loss_p_percentile, "Loss percentile of every "
                      "MentorNet method; default: --loss_p's.", flag_values=fv)
+  flags.DEFINE_float("mixup_alpha", d.mixup_alpha, "Beta(alpha, alpha) of the mentormix "
+                     "method; default: the authors' CIFAR value at the nearest noise fraction.",
+                     flag_values=fv)
   flags.DEFINE_string("mentornet_dd_dir", d.mentornet_dd_dir, "MentorNet of the mentornet_dd "
                       "method: a directory or a path under mentornet_models/models (default: "
                       "learned from this regime's own StudentNet by "

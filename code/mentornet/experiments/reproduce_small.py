@@ -85,6 +85,7 @@ class SmallConfig:
   val_fraction: float = 0.1
   seed: int = 0
   loss_p_percentile: Optional[float] = None  # overrides loss_p's p for every MentorNet
+  mixup_alpha: Optional[float] = None  # overrides the mentormix method's alpha
   mentornet_dd_dir: str = "small_nl_0.4_percentile_60/mentornet_dd"
   verbose: int = 0
   mixed_precision: str = defaults.DEFAULT_MIXED_PRECISION
@@ -123,6 +124,8 @@ def validate(config):
     raise UsageError(f"--examples_per_class={config.examples_per_class} is negative")
   if config.loss_p_percentile is not None and not 0.0 < config.loss_p_percentile <= 1.0:
     raise UsageError(f"--loss_p_percentile={config.loss_p_percentile:g} is outside (0, 1]")
+  if config.mixup_alpha is not None and not config.mixup_alpha > 0.0:
+    raise UsageError(f"--mixup_alpha={config.mixup_alpha:g} must be positive")
   check_positive(config, ("max_number_of_steps", "batch_size", "eval_every"))
   check_choice("augmentation", config.augmentation, defaults.AUGMENTATIONS)
   check_choice("mixed_precision", config.mixed_precision, defaults.MIXED_PRECISION_POLICIES)
@@ -150,10 +153,13 @@ def precision_name(config):
 
 def method_run_settings(config, method):
   """(curriculum name, clean_only, curriculum settings) of `method` under `config`; the
-  mentornet_dd method trains with `config.mentornet_dd_dir`, loss_p_percentile overrides p."""
+  mentornet_dd method trains with `config.mentornet_dd_dir`, loss_p_percentile overrides p and
+  mixup_alpha mentormix's alpha."""
   settings = method_settings(method, config.noise_fraction, config.loss_p)
   if "loss_p_percentile" in settings and config.loss_p_percentile is not None:
     settings["loss_p_percentile"] = config.loss_p_percentile
+  if "mixup_alpha" in settings and config.mixup_alpha is not None:
+    settings["mixup_alpha"] = config.mixup_alpha
   curriculum_name = settings.pop("curriculum")
   clean_only = settings.pop("clean_only", False)
   mentornet_name = settings.pop("mentornet", None)
