@@ -17,11 +17,6 @@ from mentornet.config import defaults
 from mentornet.curricula import mentormix
 
 FLAGS = flags.FLAGS
-# The flags `define_mentormix_flags` adds, and the shared MentorNet flags MentorMix reads.
-MENTORMIX_FLAGS = ("mixup_alpha", "second_reweight", "mentormix_weighting",
-                   "mentormix_partner_sampling")
-SHARED_FLAGS = ("trained_mentornet_dir", "loss_p_percentile", "burn_in_epoch",
-                "fixed_epoch_after_burn_in", "loss_moving_average_decay", "example_dropout_rates")
 
 
 def define_mentormix_flags(flag_values=FLAGS):
