@@ -204,7 +204,7 @@ class StudentTrainer(keras.Model):
         for variable, value in zip(state, saved_state):
           variable.assign(value)
         losses, v, second_logs = self.curriculum.second_pass(
-            self._training_logits, features["image"], labels, first_losses, v, step_info)
+            self._training_logits, student_inputs(features), labels, first_losses, v, step_info)
         v = tf.stop_gradient(v)
         curriculum_logs = {**curriculum_logs, **second_logs}
       # Global-batch sums from one all-reduce of per-replica sums; v itself is not gathered.
