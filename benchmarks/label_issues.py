@@ -19,7 +19,9 @@ full run), seconds (the trainings' wall time, trust report included, plus the ra
 Writes OUTPUT_DIR/label_issues.md and .json (OUTPUT_DIR: by default one per noisy training
 set); --json=PATH writes the JSON there too: {"rankings": [{"name", "trainings", "flagged",
 "precision", "recall", "f1", "auc", "seconds", "compute"}, ...], "setup": {...}}. Finished runs
-(OUTPUT_DIR/runs/<name>/result.json) are reused, so more --methods can be added later.
+(OUTPUT_DIR/runs/<name>/result.json) are reused, so more --methods can be added later, and
+--trainings=<names> trains only those runs (e.g. cleanlab_fold0,cleanlab_fold1 in one process and
+baseline,cleanlab_fold2 in another, after the first has written the data) without a table.
 
   python benchmarks/label_issues.py --data=../shared/data/cifar10_subset.npz \\
     --noise_fraction=0.4
@@ -81,6 +83,10 @@ flags.DEFINE_list("methods", list(DEFAULT_METHODS), "Curricula with one run each
 flags.DEFINE_bool("cleanlab", True, "Also run cleanlab (5-fold and in-sample).")
 flags.DEFINE_integer("folds", FOLDS, "Cross-validation folds of the cleanlab reference.")
 flags.DEFINE_string("json", None, "Also write the JSON here.")
+flags.DEFINE_list("trainings", [], "Only these trainings (run names: a method of --methods or "
+                  "cleanlab_fold<k>), then stop without a table: several processes can share "
+                  "the work (start one first to write the data); a run without the flag then "
+                  "reuses them and writes the table.")
 flags.DEFINE_list("choose_from", [], "Instead of a benchmark: the JSONs of choice runs (noise "
                   "generated for the choice, never the judged data); prints every single-run "
                   "ranking's mean F1 over them and the winner.")
@@ -119,7 +125,20 @@ def small_config():
     raise UsageError("--methods=oracle trains on clean labels; it ranks nothing")
   if FLAGS.folds < 2:
     raise UsageError(f"--folds={FLAGS.folds} must be at least 2")
+  known = list(config.methods) + (fold_names() if FLAGS.cleanlab else [])
+  unknown = [name for name in FLAGS.trainings if name not in known]
+  if unknown:
+    raise UsageError(f"unknown --trainings {','.join(unknown)}; choose from {','.join(known)}")
   return config
+
+
+def fold_names():
+  return [f"cleanlab_fold{fold}" for fold in range(FLAGS.folds)]
+
+
+def wanted(name):
+  """Whether this invocation trains (or reuses) the run `name` (all without --trainings)."""
+  return not FLAGS.trainings or name in FLAGS.trainings
 
 
 def train_config_of(config, method, data_dir, run_dir, steps, dataset_name):
@@ -240,6 +259,8 @@ def cross_validated_probabilities(config, dataset_name, train_dir, raw, num_clas
   probs = np.zeros([n, num_classes])
   seconds = compute = 0.0
   for fold, (train_index, held_out) in enumerate(folds.split(np.zeros(n), raw["label"])):
+    if not wanted(f"cleanlab_fold{fold}"):
+      continue
     fold_dir = os.path.join(config.output_dir, "data", f"fold{fold}")
     if not os.path.exists(os.path.join(fold_dir, "ids.npy")):
       for split, index in (("train", train_index), ("held_out", held_out)):
@@ -307,6 +328,8 @@ def run(config):
   corrupted = raw["label"] != raw["clean_label"]
   rows = []
   for method in config.methods:
+    if not wanted(method):
+      continue
     run_result = train_once(config, method, dirs["train"], os.path.join(
         config.output_dir, "runs", method), config.max_number_of_steps, dataset_name,
         predict_dir=dirs["train"] if FLAGS.cleanlab and method == "baseline" else None)
@@ -317,6 +340,11 @@ def run(config):
   if FLAGS.cleanlab:
     probs, seconds, trainings, compute = cross_validated_probabilities(
         config, dataset_name, dirs["train"], raw, split.num_classes)
+  if FLAGS.trainings:
+    print(f"trained {','.join(FLAGS.trainings)}; run without --trainings for the table",
+          flush=True)
+    return None
+  if FLAGS.cleanlab:
     rows.append(cleanlab_row("cleanlab_cv5" if FLAGS.folds == 5 else f"cleanlab_cv{FLAGS.folds}",
                              raw["label"], probs, trainings, compute, seconds, corrupted))
   result = {"rankings": rows, "setup": {

@@ -237,13 +237,21 @@ def test_benchmark_on_a_tiny_npz(tmp_path):
            x_test=rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8),
            y_test=np.arange(20) % 10)
   out = tmp_path / "bench.json"
-  proc = subprocess.run(
-      [sys.executable, str(REPO_ROOT / "benchmarks" / "label_issues.py"), f"--data={npz}",
-       "--noise_fraction=0.4", "--methods=baseline", "--max_number_of_steps=12",
-       "--batch_size=16", "--resnet_widths=4,4,4,4", f"--output_dir={tmp_path / 'runs'}",
-       f"--json={out}"], cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True,
-      timeout=290)
+  command = [sys.executable, str(REPO_ROOT / "benchmarks" / "label_issues.py"), f"--data={npz}",
+             "--noise_fraction=0.4", "--methods=baseline", "--max_number_of_steps=12",
+             "--batch_size=16", "--resnet_widths=4,4,4,4", f"--output_dir={tmp_path / 'runs'}"]
+  run = lambda *extra: subprocess.run(command + list(extra), cwd=tmp_path, env=subprocess_env(),
+                                      capture_output=True, text=True, timeout=290)
+  # Part of the work alone (as a second process would share it), then the table reuses it.
+  bad = run("--trainings=cleanlab_fold9")
+  assert bad.returncode == 2 and "unknown --trainings cleanlab_fold9" in bad.stderr
+  part = run("--trainings=cleanlab_fold1")
+  assert part.returncode == 0, part.stderr[-3000:]
+  assert sorted(p.name for p in (tmp_path / "runs" / "runs").iterdir()) == ["cleanlab_fold1"]
+  assert not (tmp_path / "runs" / "label_issues.md").exists()
+  proc = run(f"--json={out}")
   assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "cleanlab_fold1: reusing its result" in proc.stdout
   rows = {row["name"]: row for row in json.loads(out.read_text())["rankings"]}
   assert {"baseline/final_trust", "baseline/aum", "cleanlab_in_sample",
           "cleanlab_cv5"} <= rows.keys()
