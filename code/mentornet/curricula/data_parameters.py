@@ -53,6 +53,12 @@ INVALID_ID_MESSAGE = (
     "with data_tools/make_noisy_data.py")
 
 
+# The paper's noisy-label setting: instance parameters only, learning rate 0.2, no weight decay
+# (what reproduce_small's data_parameters method and `mentornet.DataParameters()` run).
+NOISY_LABEL_SETTINGS = {"learn_class_parameters": False, "learn_inst_parameters": True,
+                        "lr_inst_param": 0.2, "wd_inst_param": 0.0}
+
+
 @dataclasses.dataclass(frozen=True)
 class DataParametersSettings:
   """The authors' hyper-parameters (their flag names); see the module docstring."""

@@ -34,6 +34,7 @@ from mentornet.analysis import learning_curves
 from mentornet.config import defaults
 from mentornet.config import method_settings as method_table
 from mentornet.config import train_config
+from mentornet.curricula import data_parameters
 from mentornet.curricula import factory as curriculum_factory
 from mentornet.data import human_noise
 from mentornet.data import noise
@@ -54,9 +55,8 @@ ORIGINAL_METHODS_ROW = "mentornet.config.method_settings"
 # accuracy, docs/regime_study.md).
 METHODS = {
     **dict.fromkeys(method_table.ORIGINAL_METHODS, ORIGINAL_METHODS_ROW),
-    "data_parameters": {"curriculum": "data_parameters", "learn_class_parameters": False,
-                        "learn_inst_parameters": True, "lr_inst_param": 0.2,
-                        "wd_inst_param": 0.0},
+    "data_parameters": {"curriculum": "data_parameters",
+                        **data_parameters.NOISY_LABEL_SETTINGS},
     "oracle": {"curriculum": "baseline", "clean_only": True},
     # MentorMix: the official CIFAR-10 settings at the nearest noise fraction.
     "mentormix": "mentornet.config.method_settings.mentormix_settings",

@@ -100,6 +100,10 @@ class MentorNet:
         name="curriculum")
 
 
+_NOISY_LABEL_SETTINGS = data_parameters.DataParametersSettings(
+    **data_parameters.NOISY_LABEL_SETTINGS)
+
+
 @dataclasses.dataclass
 class DataParameters:
   """Data parameters (Saxena et al., 2019): a learned temperature per example and/or class.
@@ -108,12 +112,12 @@ class DataParameters:
   noisy-label setting, as reproduce_small runs it). Any other keyword of
   `mentornet.curricula.data_parameters.DataParametersSettings` may be given.
   """
-  learn_class_parameters: bool = False
-  learn_inst_parameters: bool = True
-  lr_class_param: float = 0.1
-  lr_inst_param: float = 0.2
-  wd_class_param: float = 0.0
-  wd_inst_param: float = 0.0
+  learn_class_parameters: bool = _NOISY_LABEL_SETTINGS.learn_class_parameters
+  learn_inst_parameters: bool = _NOISY_LABEL_SETTINGS.learn_inst_parameters
+  lr_class_param: float = _NOISY_LABEL_SETTINGS.lr_class_param
+  lr_inst_param: float = _NOISY_LABEL_SETTINGS.lr_inst_param
+  wd_class_param: float = _NOISY_LABEL_SETTINGS.wd_class_param
+  wd_inst_param: float = _NOISY_LABEL_SETTINGS.wd_inst_param
   extra: dict = dataclasses.field(default_factory=dict)
 
   def parsed(self):
