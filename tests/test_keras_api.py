@@ -49,14 +49,28 @@ def test_tabular_model_trains_and_gets_a_label_issue_table(curriculum, tmp_path)
   assert int(learner.optimizer.iterations.numpy()) == 6
   assert np.isfinite(history.history["loss"]).all() and "val_accuracy" in history.history
   issues = mentornet.find_label_issues(learner, x, onehot)
-  assert set(issues) == {"index", "given", "suggested", "trust", "rank", "is_issue"}
+  assert set(issues) == {"index", "given", "suggested", "trust", "suspicion", "rank",
+                         "is_issue", "ranking", "estimated_noise_rate"}
   np.testing.assert_array_equal(issues["index"], np.arange(len(x)))
   np.testing.assert_array_equal(issues["given"], y)
   np.testing.assert_array_equal(issues["suggested"], np.argmax(model.predict(x, verbose=0), 1))
   assert sorted(issues["rank"]) == list(range(1, len(x) + 1))
-  disagree = np.mean(issues["given"] != issues["suggested"])
-  assert issues["is_issue"].sum() == round(disagree * len(x))
-  assert np.all(issues["rank"][issues["is_issue"]] <= issues["is_issue"].sum())
+  # The training data: ranked by the early area under the margin the train step accumulated
+  # (6 steps of 32 over 96 examples: the first 3 steps saw every one once).
+  assert issues["ranking"] == "early_aum"
+  sums = learner.dynamics.statistics()
+  np.testing.assert_array_equal(sums["early_count"], np.ones(len(x)))
+  np.testing.assert_array_equal(sums["count"], np.full(len(x), 2.0))
+  np.testing.assert_allclose(issues["suspicion"], -sums["early_sum_margin"], rtol=1e-6)
+  assert np.all(np.diff(issues["suspicion"][np.argsort(issues["rank"])]) <= 0)
+  flagged = round(issues["estimated_noise_rate"] * len(x))
+  assert issues["is_issue"].sum() == flagged
+  assert np.all(issues["rank"][issues["is_issue"]] <= flagged)
+  # Other examples than the training data have no dynamics: ranked by the final trust.
+  other = mentornet.find_label_issues(learner, x[:40], y[:40])
+  assert other["ranking"] == "final_trust"
+  np.testing.assert_array_equal(np.argsort(other["rank"]),
+                                np.lexsort((other["index"], -other["suspicion"])))
   # The user's model is a plain Keras model again: saved and loaded without MentorNet.
   model.save(tmp_path / "m.keras")
   loaded = keras.saving.load_model(tmp_path / "m.keras")

@@ -54,7 +54,7 @@ def test_command_on_a_folder_writes_ranked_issues_model_plot_and_summary(tmp_pat
   assert {r["path"] for r in rows} == {str(p) for p in train.glob("*/*")}
   assert all(r["given_label"] == os.path.basename(os.path.dirname(r["path"])) for r in rows)
   flagged = [int(r["is_issue"]) for r in rows]
-  assert flagged == sorted(flagged, reverse=True)  # the flagged are the least trusted
+  assert flagged == sorted(flagged, reverse=True)  # the flagged are the most suspect
   summary = json.loads((out / "summary.json").read_text())
   assert summary["images"] == 30 and summary["classes"] == list(CLASSES)
   assert summary["flagged"] == sum(flagged)

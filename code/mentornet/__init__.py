@@ -37,7 +37,7 @@ __version__ = "0.1.0"
 
 # The Keras API, imported (with TensorFlow) only when one of these names is first used.
 _KERAS_API = ("CurriculumModel", "DataParameters", "MentorNet", "NoCurriculum",
-              "estimate_noise_rate", "find_label_issues")
+              "find_label_issues")
 
 
 def __getattr__(name):

@@ -44,7 +44,7 @@ def define_flags(flag_values=FLAGS):
                     "stages.", flag_values=fv)
   flags.DEFINE_integer("seed", d.seed, "Seed of initialization, data order and dropout.",
                        flag_values=fv)
-  flags.DEFINE_integer("num_shown", d.num_shown, "Least-trusted images in label_issues.png.",
+  flags.DEFINE_integer("num_shown", d.num_shown, "Most suspect images in label_issues.png.",
                        flag_values=fv)
   flags.DEFINE_enum("mixed_precision", d.mixed_precision, defaults.MIXED_PRECISION_POLICIES,
                     defaults.MIXED_PRECISION_HELP, flag_values=fv)

@@ -3,8 +3,7 @@ from mentornet.keras_api.curricula import DataParameters
 from mentornet.keras_api.curricula import MentorNet
 from mentornet.keras_api.curricula import NoCurriculum
 from mentornet.keras_api.curriculum_model import CurriculumModel
-from mentornet.keras_api.label_issues import estimate_noise_rate
 from mentornet.keras_api.label_issues import find_label_issues
 
 __all__ = ["CurriculumModel", "DataParameters", "MentorNet", "NoCurriculum",
-           "estimate_noise_rate", "find_label_issues"]
+           "find_label_issues"]

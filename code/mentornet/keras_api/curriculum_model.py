@@ -13,7 +13,8 @@ step as the CIFAR scripts) around the user's model, with `fit` taking the inputs
   as usual.
 - `fit` numbers the examples (`keras_api.inputs`) and sets the training length, epochs x steps
   per epoch, which the MentorNet's epoch feature (percent of training done), burn-in and
-  example-dropout schedule follow.
+  example-dropout schedule follow; the train step accumulates each example's margin, loss and
+  v in `dynamics` (`training.dynamics`, its first half apart), which `find_label_issues` ranks by.
 - The loss is the curriculum-weighted sparse cross-entropy on logits; `compile` takes no loss,
   and accuracy is the one metric (always logged).
 - Create and compile it inside a `tf.distribute` strategy scope to train distributed; Keras
@@ -28,6 +29,7 @@ import tensorflow as tf
 from mentornet.errors import UsageError
 import mentornet.keras_api.curricula as curricula
 import mentornet.keras_api.inputs as inputs_lib
+from mentornet.training import dynamics as dynamics_lib
 from mentornet.training import trainer as trainer_lib
 
 ACCURACY_METRICS = ("accuracy", "acc", "sparse_categorical_accuracy", "categorical_accuracy")
@@ -95,9 +97,10 @@ class CurriculumModel(trainer_lib.StudentTrainer):
     """The curriculum's settings, JSON-ready."""
     return self.curriculum_spec.settings()
 
-  def prepare(self, data):
-    """Builds model, curriculum and optimizer for `data` (`inputs.NumberedData`), inside the
-    strategy scope; UsageError when the model's output is not logits for these labels."""
+  def prepare(self, data, max_steps):
+    """Builds model, curriculum, training dynamics and optimizer for `data`
+    (`inputs.NumberedData`) and `max_steps` of training, inside the strategy scope; UsageError
+    when the model's output is not logits for these labels."""
     if self.optimizer is None:
       raise UsageError("compile the CurriculumModel before fit")
     with self.distribute_strategy.scope():
@@ -114,6 +117,11 @@ class CurriculumModel(trainer_lib.StudentTrainer):
           raise UsageError(f"the curriculum was built for {self._curriculum_data[0]} examples "
                            f"of {self._curriculum_data[1]} classes, not {key[0]} of {key[1]}")
       self._curriculum_data = key
+      if self.dynamics is None or self.dynamics.num_examples != data.num_examples:
+        # Early = the first half of training, as the CIFAR trainer's; made anew for other
+        # data, kept when `fit` continues on the same examples (its sums then span both).
+        self.dynamics = dynamics_lib.TrainingDynamics(data.num_examples, max_steps // 2,
+                                                      name="training_dynamics")
       if not self.optimizer.built:
         self.optimizer.build(self.student.trainable_variables)
     self.num_classes = num_classes
@@ -139,13 +147,13 @@ class CurriculumModel(trainer_lib.StudentTrainer):
         _, first_labels = next(iter(x))
         batch_size = int(first_labels.shape[0])
     data = inputs_lib.number_examples(x, y)
-    self.prepare(data)
+    max_steps = epochs * (steps_per_epoch or data.steps(batch_size))
+    self.prepare(data, max_steps)
+    self.set_max_steps(max_steps)
     self.training_data = data
     dataset = data.batches(batch_size, shuffle=shuffle, seed=self.random_seed)
-    steps = steps_per_epoch or data.steps(batch_size)
     if steps_per_epoch:
       dataset = dataset.repeat()
-    self.set_max_steps(epochs * steps)
     return super().fit(dataset, epochs=epochs, verbose=verbose, callbacks=callbacks,
                        validation_data=validation_data, initial_epoch=initial_epoch,
                        steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,

@@ -5,9 +5,9 @@ reads DIR/<class>/<images> of any size and format Keras reads (bmp, gif, jpeg, p
 becomes RGB) resized to `image_size`, trains `image_classifier.build_image_classifier` through a
 `CurriculumModel` (MentorNet PD by default) and writes:
 - OUT/label_issues.csv: path,given_label,suggested_label,trust,rank,is_issue, by rank (1 =
-  least trusted); is_issue flags the round(r x n) least trusted, r the estimated noise rate
-  (share of images whose given label the model does not predict; `keras_api.label_issues`);
-- OUT/label_issues.png: the least-trusted images with given and suggested label;
+  most suspect, by the training dynamics: `keras_api.label_issues`); is_issue flags the
+  round(r x n) most suspect, r the noise rate estimated from the ranking's scores;
+- OUT/label_issues.png: the most suspect images with given and suggested label;
 - OUT/model.keras: the classifier of uint8 RGB [batch, image_size, image_size, 3] images with
   its preprocessing inside (built-in Keras layers only);
 - OUT/summary.json: images, classes, flagged count, estimated noise rate, settings, seconds
@@ -247,7 +247,7 @@ def learning_rate_schedule(learning_rate, total_steps):
       list(boundaries), [learning_rate * 0.1**i for i in range(len(boundaries) + 1)])
 
 
-def plot_least_trusted(path, images, given, suggested, title):
+def plot_most_suspect(path, images, given, suggested, title):
   """Grid of `images` uint8 [k, s, s, 3] titled 'given -> suggested'."""
   import matplotlib
   matplotlib.use("Agg")
@@ -339,17 +339,17 @@ def run(config):
               callbacks=callbacks)
   train_seconds = time.time() - train_start
   issues = label_issues_lib.find_label_issues(learner, train_ds)
-  noise_rate = label_issues_lib.estimate_noise_rate(issues["given"], issues["suggested"])
+  noise_rate = issues["estimated_noise_rate"]
   flagged = int(issues["is_issue"].sum())
 
   os.makedirs(config.output_dir, exist_ok=True)
   write_csv(os.path.join(config.output_dir, CSV_FILE), paths, class_names, issues)
   shown = np.argsort(issues["rank"], kind="stable")[:config.num_shown]
-  plot_least_trusted(
+  plot_most_suspect(
       os.path.join(config.output_dir, PNG_FILE), _images_of(learner.training_data, shown),
       [class_names[issues["given"][i]] for i in shown],
       [class_names[issues["suggested"][i]] for i in shown],
-      f"{len(shown)} least-trusted of {len(paths)} images ({flagged} flagged)")
+      f"{len(shown)} most suspect of {len(paths)} images ({flagged} flagged)")
   saved = (image_classifier.copy_to_plain_layers(model, **build_kwargs) if build_kwargs
            else model)
   saved.save(os.path.join(config.output_dir, MODEL_FILE))

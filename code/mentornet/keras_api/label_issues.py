@@ -1,16 +1,16 @@
 """`find_label_issues`: which given labels a trained `CurriculumModel` distrusts.
 
-Trust of an example (higher = more trusted), as the trust report computes it
-(`mentornet.analysis.trust_report`): a MentorNet's weight v of its loss at the end of training,
-minus the instance temperature of data parameters, minus the loss without a curriculum; equal
-trust is ordered by loss. Rank 1 is the least trusted example.
-
-How many are flagged, without clean labels: the estimated noise rate r is the share of
-examples whose given label differs from the model's prediction (`estimate_noise_rate`), and
-the round(r x n) least-trusted examples are flagged. A model trained through the noise (by a
-curriculum) disagrees with most wrong labels and agrees with most right ones; a model that
-memorized the labels (no curriculum, long training) agrees with nearly all and flags few.
-The suggested label is the model's prediction.
+The examples are ranked as the CIFAR trainer's trust report ranks them
+(`analysis.trust_report.add_suspects`), so the two tools agree on one run:
+- with the training data itself, by `analysis.label_issues.WINNING_RANKING`, the area under the
+  margin over the first half of training (accumulated by the train step in
+  `CurriculumModel.dynamics`; the whole run's when the first half did not see every example);
+- with other examples (no training dynamics), by the final trust: a MentorNet's weight v of
+  the loss at the end of training, minus the instance temperature of data parameters, minus
+  the loss without a curriculum; equal trust ordered by loss.
+How many are flagged, without clean labels: a two-component mixture on the ranking's scores
+estimates the share r of wrong labels (`analysis.label_issues.estimate_noise_rate`), and the
+round(r x n) most suspect examples are flagged. The suggested label is the model's prediction.
 """
 import numpy as np
 import tensorflow as tf
@@ -20,13 +20,7 @@ from mentornet.curricula import base as curriculum_lib
 from mentornet.errors import UsageError
 import mentornet.keras_api.inputs as inputs_lib
 
-COLUMNS = ("index", "given", "suggested", "trust", "rank", "is_issue")
-
-
-def estimate_noise_rate(given, suggested):
-  """Share of examples whose given label is not the predicted one (float in [0, 1])."""
-  given = np.asarray(given)
-  return float(np.mean(given != np.asarray(suggested))) if len(given) else 0.0
+COLUMNS = ("index", "given", "suggested", "trust", "suspicion", "rank", "is_issue")
 
 
 def _softmax_cross_entropy(logits, labels):
@@ -47,18 +41,20 @@ def _numbered(learner, x, y):
 
 
 def find_label_issues(learner, x, y=None, batch_size=256):
-  """Ranks the examples of (x, y) by trust and flags the likely wrong labels.
+  """Ranks the examples of (x, y) by how suspect their labels are and flags the likely wrong.
 
   Args:
     learner: a trained `mentornet.CurriculumModel`.
     x, y: the examples, as `fit` takes them (arrays, or a dataset of (x, y) batches with y
-      None). Pass the training data itself to use the ids it trained with (needed by data
-      parameters' per-example temperatures).
+      None). Pass the training data itself (the same objects) to rank by its training dynamics
+      and to use the ids it trained with (needed by data parameters' per-example temperatures).
     batch_size: examples per inference batch.
   Returns:
-    dict of NumPy arrays [n] in example order: `index` (row of x / position in the dataset),
-    `given` and `suggested` (predicted) labels, `trust` (float), `rank` (1 = least trusted)
-    and `is_issue` (bool: among the round(r x n) least trusted, r = `estimate_noise_rate`).
+    dict in example order of NumPy arrays [n]: `index` (row of x / position in the dataset),
+    `given` and `suggested` (predicted) labels, `trust` (float, the final trust),
+    `suspicion` (float, the ranking's score, larger = more suspect), `rank` (1 = most
+    suspect), `is_issue` (bool: the round(r x n) most suspect); and `ranking` (str, its name)
+    and `estimated_noise_rate` (float r).
   """
   if learner.max_steps is None:
     raise UsageError("find_label_issues needs a trained CurriculumModel (call fit first)")
@@ -70,14 +66,18 @@ def find_label_issues(learner, x, y=None, batch_size=256):
   order = np.argsort(ids, kind="stable")
   ids, logits = ids[order], logits[order]
   given = data.labels[ids].astype(np.int64)
-  suggested = np.argmax(logits, axis=1).astype(np.int64)
-  losses = _softmax_cross_entropy(logits, given)
+  columns = {"example_id": ids, "record_id": ids, "given_label": given,
+             "loss": _softmax_cross_entropy(logits, given)}
   step_info = curriculum_lib.StepInfo(
       step=tf.cast(learner.optimizer.iterations, tf.int64), max_steps=learner.max_steps,
       seed=tf.zeros([2], tf.int64))
-  trust = np.asarray(trust_report.trust_scores(learner.curriculum, losses, given, ids,
-                                               step_info), np.float32).reshape([-1])
-  ranks = trust_report.trust_ranks(trust, ids, losses)
-  flagged = int(round(estimate_noise_rate(given, suggested) * len(ids)))
-  return {"index": ids, "given": given, "suggested": suggested, "trust": trust,
-          "rank": ranks, "is_issue": ranks <= flagged}
+  columns["trust"] = np.asarray(trust_report.trust_scores(
+      learner.curriculum, columns["loss"], given, ids, step_info), np.float32).reshape([-1])
+  trained_on = data is learner.training_data
+  trust_report.add_dynamics(columns, learner.dynamics if trained_on else None)
+  suspects = trust_report.add_suspects(columns)
+  return {"index": ids, "given": given, "suggested": np.argmax(logits, axis=1).astype(np.int64),
+          "trust": columns["trust"], "suspicion": columns["suspect_score"],
+          "rank": columns["suspect_rank"], "is_issue": columns["flagged"] > 0,
+          "ranking": suspects["label_issue_ranking"],
+          "estimated_noise_rate": suspects["estimated_noise_rate"]}
