@@ -64,6 +64,7 @@ from mentornet.models import studentnets  # noqa: E402
 _D = reproduce_small.SmallConfig()
 DEFAULT_METHODS = ("baseline", "mentornet_pd", "mentornet_dd", "data_parameters")
 FOLDS = 5
+CLEAN_FLAG_LIMIT = 0.05  # a count rule may flag at most this share of a clean training set
 CLEANLAB_MISSING = ("cleanlab is not installed: pip install \".[bench]\" (cleanlab==2.9.*, "
                     "scikit-learn), or pass --nocleanlab")
 
@@ -90,6 +91,10 @@ flags.DEFINE_list("trainings", [], "Only these trainings (run names: a method of
 flags.DEFINE_list("choose_from", [], "Instead of a benchmark: the JSONs of choice runs (noise "
                   "generated for the choice, never the judged data); prints every single-run "
                   "ranking's mean F1 over them and the winner.")
+flags.DEFINE_list("choose_count_from", [], "Instead of a benchmark: trust report CSVs of choice "
+                  "runs with clean labels (noisy ones, and clean training sets such as an "
+                  "oracle's); prints each count rule's flagged share and F1 with the winning "
+                  "ranking, and the rule chosen (`choose_count_rule`).")
 flags.DEFINE_integer("max_number_of_steps", _D.max_number_of_steps, "Steps of a full run.")
 flags.DEFINE_integer("batch_size", _D.batch_size, "Images per step.")
 flags.DEFINE_integer("num_residual_units", _D.num_residual_units, "ResNet units per stage.")
@@ -222,9 +227,7 @@ def run_rankings(method, run, corrupted_by_id):
     if name in label_issues.DYNAMICS_RANKINGS and "seen" not in columns:
       continue
     start = time.time()
-    scores = label_issues.ranking_scores(name, columns)
-    flagged, _ = label_issues.flag_by_estimate(scores,
-                                               label_issues.mixture_scores(name, columns))
+    scores, flagged, _ = label_issues.flag_ranking(name, columns)
     rows.append(entry(f"{method}/{name}", 1, 1.0, run["seconds"] + time.time() - start, scores,
                       flagged, corrupted))
   return rows
@@ -300,8 +303,9 @@ def format_markdown(config, stats, rows, total_seconds):
                  f"{number(row['recall'], '.3f')} | {row['f1']:.3f} | "
                  f"{number(row['auc'], '.3f')} | {row['seconds']:.0f} |")
   lines += ["", "Ours (`<method>/<ranking>`): one training; flagged = the round(estimated noise "
-            "rate x n) most suspect, the rate from a two-component mixture on the ranking's "
-            "scores (no clean labels). cleanlab: find_label_issues (2.9 defaults) on 5-fold "
+            "rate x n) most suspect, the rate by `label_issues.count_rate` (a two-component "
+            "mixture on the ranking's scores, capped by the share of negative mean margins over "
+            "its window; no clean labels). cleanlab: find_label_issues (2.9 defaults) on 5-fold "
             "out-of-sample (`cleanlab_cv5`) or the baseline run's in-sample probabilities. "
             "compute: training steps in full runs. seconds: the trainings' wall time on this "
             "machine plus the ranking's.", "",
@@ -379,9 +383,64 @@ def choose(paths):
   return max(names, key=lambda name: means[name]), means
 
 
+def choose_count_rule(tables, ranking=label_issues.WINNING_RANKING):
+  """(winner, {rule: (mean F1 on the noisy tables, largest share flagged of a clean one)}).
+
+  Args:
+    tables: trust report columns (`trust_report.read_csv`) of choice runs whose clean labels
+      are known: noisy training sets, and clean ones (every given label correct).
+  The rule, fixed before the choice: a count rule that flags more than `CLEAN_FLAG_LIMIT` of
+  any clean set is out; of the rest, the highest mean F1 of `ranking`'s flagged set over the
+  noisy sets (one vote each).
+  """
+  scores = {}
+  for rule in label_issues.COUNT_RULES:
+    f1s, clean_shares = [], [0.0]
+    for columns in tables:
+      corrupted = columns["given_label"] != columns["clean_label"]
+      _, flagged, _ = label_issues.flag_ranking(ranking, columns, rule)
+      if corrupted.any():
+        f1s.append(label_issues.flagged_quality(flagged, corrupted)["f1"])
+      else:
+        clean_shares.append(float(np.mean(flagged)))
+    scores[rule] = (float(np.mean(f1s)) if f1s else 0.0, max(clean_shares))
+  allowed = [rule for rule in label_issues.COUNT_RULES if scores[rule][1] <= CLEAN_FLAG_LIMIT]
+  if not allowed:
+    raise UsageError(f"every count rule flags more than {CLEAN_FLAG_LIMIT:.0%} of a clean set")
+  return max(allowed, key=lambda rule: scores[rule][0]), scores
+
+
+def read_choice_tables(paths):
+  """Trust report columns of each CSV at `paths`; UsageError without clean labels."""
+  tables = []
+  for path in paths:
+    if not os.path.exists(path):
+      raise UsageError(f"--choose_count_from: no such file {path}")
+    columns = trust_report.read_csv(path)
+    if np.any(columns["clean_label"] < 0):
+      raise UsageError(f"--choose_count_from: {path} has no clean labels")
+    tables.append(columns)
+  return tables
+
+
 @exit_on_usage_error
 def main(argv):
   del argv
+  if FLAGS.choose_count_from:
+    tables = read_choice_tables(FLAGS.choose_count_from)
+    for path, columns in zip(FLAGS.choose_count_from, tables):
+      corrupted = columns["given_label"] != columns["clean_label"]
+      parts = []
+      for rule in label_issues.COUNT_RULES:
+        _, flagged, rate = label_issues.flag_ranking(label_issues.WINNING_RANKING, columns, rule)
+        f1 = label_issues.flagged_quality(flagged, corrupted)["f1"]
+        parts.append(f"{rule} {rate:.3f}" + (f" F1 {f1:.3f}" if corrupted.any() else ""))
+      print(f"{path}: noise {corrupted.mean():.3f}; " + "; ".join(parts))
+    winner, scores = choose_count_rule(tables)
+    for rule, (f1, clean) in scores.items():
+      print(f"{rule:<16} mean F1 {f1:.3f}  most flagged of a clean set {clean:.3f}")
+    print(f"count rule: {winner}")
+    return
   if FLAGS.choose_from:
     winner, means = choose(FLAGS.choose_from)
     for name, (f1, auc) in sorted(means.items(), key=lambda item: -item[1][0]):

@@ -182,9 +182,56 @@ def test_noise_rate_estimate_on_synthetic_scores():
         rate, abs=0.02)
   assert label_issues.estimate_noise_rate(np.ones(50)) == 0.0
   assert label_issues.estimate_noise_rate([1.0]) == 0.0
-  flagged, estimate = label_issues.flag_by_estimate(
-      np.r_[rng.normal(0, 1, 700), rng.normal(6, 1, 300)])
-  assert flagged.sum() == round(estimate * 1000) and flagged[700:].mean() > 0.95
+
+
+def _margin_columns(early_margin):
+  """Trust report columns of n examples whose scores all follow the early mean margin [n]."""
+  n = len(early_margin)
+  return {"example_id": np.arange(n), "given_label": np.zeros(n, np.int32),
+          "clean_label": np.zeros(n, np.int32), "trust": -np.ones(n), "rank": np.arange(1, n + 1),
+          "loss": np.ones(n), "mean_margin": early_margin + 1.0, "mean_loss": -early_margin,
+          "mean_v": np.ones(n), "seen": np.full(n, 8), "early_mean_margin": early_margin,
+          "early_mean_loss": -early_margin, "suspect_rank": np.arange(1, n + 1),
+          "flagged": np.zeros(n, np.int64)}
+
+
+def _clean_and_noisy_margins(rng):
+  """(clean [1000], noisy [1000]) early mean margins: a clean set's are all positive but skewed
+  (two Gaussians fit them); in the noisy one the last 300 labels are wrong (negative margins)
+  and a few right ones are hard (negative too)."""
+  clean = np.abs(np.r_[rng.normal(4.0, 0.5, 800), rng.normal(1.0, 0.4, 200)]) + 0.01
+  noisy = np.r_[rng.normal(2.5, 1.0, 700), rng.normal(-1.5, 1.0, 300)]
+  return clean, noisy
+
+
+def test_count_rules_and_the_cap_on_a_clean_set():
+  rng = np.random.default_rng(1)
+  clean, noisy = _clean_and_noisy_margins(rng)
+  columns = _margin_columns(clean)
+  # Two Gaussians fit the clean set's scores too: the mixture alone would flag many of them.
+  assert label_issues.count_rate("early_aum", columns, "mixture") > 0.1
+  assert label_issues.count_rate("early_aum", columns, "disagreement") == 0.0
+  assert label_issues.COUNT_RULE == "capped_mixture"
+  _, flagged, rate = label_issues.flag_ranking("early_aum", columns)
+  assert rate == 0.0 and not flagged.any()
+  columns = _margin_columns(noisy)
+  mixture = label_issues.estimate_noise_rate(-noisy)
+  disagreement = np.mean(noisy < 0)
+  assert label_issues.disagreement_rate("early_aum", columns) == pytest.approx(disagreement)
+  assert label_issues.count_rate("early_aum", columns) == pytest.approx(min(mixture,
+                                                                           disagreement))
+  scores, flagged, rate = label_issues.flag_ranking("early_aum", columns)
+  np.testing.assert_array_equal(scores, -noisy)
+  assert flagged.sum() == round(rate * 1000) and flagged[700:].mean() > 0.8
+  assert np.all(scores[flagged].min() >= scores[~flagged].max())
+  # Each window's own margin; unseen examples (NaN) left out; no window at the end of training.
+  columns["mean_margin"] = np.r_[-np.ones(100), np.ones(899), np.nan]
+  assert label_issues.disagreement_rate("aum", columns) == pytest.approx(100 / 999)
+  assert label_issues.disagreement_rate("final_trust", columns) is None
+  assert label_issues.count_rate("final_loss", columns, "disagreement") == pytest.approx(
+      label_issues.estimate_noise_rate(columns["loss"]))
+  with pytest.raises(ValueError, match="unknown count rule"):
+    label_issues.count_rate("early_aum", columns, "half")
 
 
 def test_flagged_quality_and_rankings():
@@ -301,3 +348,33 @@ def test_choice_of_the_winner_from_choice_runs(tmp_path):
       text=True, timeout=120)
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert proc.stdout.strip().splitlines()[-1] == "winner: baseline/aum"  # mean 0.7 > 0.65
+
+
+def test_choice_of_the_count_rule_leaves_out_rules_that_flag_a_clean_set(tmp_path):
+  from mentornet.analysis import trust_report
+  rng = np.random.default_rng(2)
+  clean, noisy = _clean_and_noisy_margins(rng)
+  paths = [tmp_path / "clean.csv", tmp_path / "noisy.csv"]
+  trust_report.write_csv(paths[0], _margin_columns(clean))
+  noisy_columns = _margin_columns(noisy)
+  noisy_columns["given_label"][700:] = 1  # the wrong labels
+  trust_report.write_csv(paths[1], noisy_columns)
+  command = [sys.executable, str(REPO_ROOT / "benchmarks" / "label_issues.py")]
+  proc = subprocess.run(command + [f"--choose_count_from={paths[0]},{paths[1]}"],
+                        env=subprocess_env(), capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  lines = proc.stdout.strip().splitlines()
+  summary = {line.split()[0]: line for line in lines if "mean F1" in line}
+  assert set(summary) == set(label_issues.COUNT_RULES)
+  mean_f1 = {rule: float(line.split()[3]) for rule, line in summary.items()}
+  clean_share = {rule: float(line.split()[-1]) for rule, line in summary.items()}
+  assert clean_share["mixture"] > 0.05 and clean_share["capped_mixture"] == 0.0
+  allowed = [rule for rule in mean_f1 if clean_share[rule] <= 0.05]
+  assert lines[-1] == "count rule: " + max(allowed, key=lambda rule: mean_f1[rule])
+  # Choice runs must know their clean labels.
+  unknown = _margin_columns(noisy)
+  unknown["clean_label"][:] = -1
+  trust_report.write_csv(tmp_path / "unknown.csv", unknown)
+  bad = subprocess.run(command + [f"--choose_count_from={tmp_path / 'unknown.csv'}"],
+                       env=subprocess_env(), capture_output=True, text=True, timeout=120)
+  assert bad.returncode == 2 and "has no clean labels" in bad.stderr

@@ -12,10 +12,14 @@ from the whole of training (`training.dynamics.TrainingDynamics`, accumulated in
   early_aum, early_mean_loss   the same over the first half of training (before the first
                 learning-rate drop, when a memorizing StudentNet has not yet fit most wrong
                 labels).
-How many to flag: `estimate_noise_rate` fits a two-component 1-D Gaussian mixture to the
-ranking's statistic (`mixture_scores`: the score itself, or the untied trust / mean v where
-the score only orders ties); the weight of the component with the larger mean is the
-estimated share of wrong labels, and the `round(rate * n)` highest scores are flagged.
+How many to flag (`COUNT_RULE`, no clean labels): `estimate_noise_rate` fits a two-component
+1-D Gaussian mixture to the ranking's statistic (`mixture_scores`: the score itself, or the
+untied trust / mean v where the score only orders ties); the weight of the component with the
+larger mean is the `mixture` estimate of the share of wrong labels. Two Gaussians fit any set of
+scores, a clean one too (0.78 of an all-correct training set), so `capped_mixture` caps it by
+the `disagreement` rate: the share of examples whose mean margin over the ranking's window
+(`WINDOW_MARGINS`) is negative, i.e. whose given label the network did not, on average, predict
+there. The round(rate * n) highest scores are flagged (`flag_ranking`).
 
 `WINNING_RANKING` is the one the trust report flags with; it was chosen on noise generated for
 the choice only, never on judged data: benchmarks/label_issues.py --seed=1 --methods=baseline
@@ -32,6 +36,11 @@ DYNAMICS_RANKINGS = ("aum", "mean_loss", "mean_v", "early_aum", "early_mean_loss
 WINNING_RANKING = "early_aum"
 # What the trust report flags with: the first ranking that scores every example.
 RANKING_PREFERENCE = (WINNING_RANKING, "aum", "final_trust")
+# The mean margin over each dynamics ranking's window (the end-of-training rankings have none).
+WINDOW_MARGINS = {"aum": "mean_margin", "mean_loss": "mean_margin", "mean_v": "mean_margin",
+                  "early_aum": "early_mean_margin", "early_mean_loss": "early_mean_margin"}
+COUNT_RULES = ("mixture", "disagreement", "capped_mixture")
+COUNT_RULE = "capped_mixture"
 # EM of the two-component mixture.
 MIXTURE_ITERATIONS = 200
 MIN_STD_FRACTION = 1e-3  # variance floor: this share of the scores' standard deviation
@@ -130,11 +139,39 @@ def flag_top(scores, count):
   return flagged
 
 
-def flag_by_estimate(scores, statistic=None):
-  """(bool [n] flagged, estimated noise rate): the round(rate * n) highest `scores` [n], the
-  rate estimated from `statistic` [n] (default: the scores)."""
-  rate = estimate_noise_rate(scores if statistic is None else statistic)
-  return flag_top(scores, int(round(rate * len(scores)))), rate
+def disagreement_rate(name, columns):
+  """Share of examples whose mean margin over ranking `name`'s window is negative (their given
+  label was not, on average, the network's prediction there); None for a ranking without a
+  window (final_trust, final_loss). Unseen examples (NaN margin) are left out."""
+  if name not in WINDOW_MARGINS:
+    return None
+  margins = np.asarray(columns[WINDOW_MARGINS[name]], np.float64)
+  margins = margins[np.isfinite(margins)]
+  return float(np.mean(margins < 0)) if len(margins) else 0.0
+
+
+def count_rate(name, columns, rule=COUNT_RULE):
+  """The share of examples to flag by ranking `name` under count `rule` (`COUNT_RULES`):
+  `mixture` (`estimate_noise_rate` on `mixture_scores`), `disagreement` (`disagreement_rate`)
+  or `capped_mixture` (the smaller of the two); a ranking without a window has only the
+  mixture."""
+  if rule not in COUNT_RULES:
+    raise ValueError(f"unknown count rule {rule}; choose from {', '.join(COUNT_RULES)}")
+  disagreement = disagreement_rate(name, columns)
+  if rule == "disagreement" and disagreement is not None:
+    return disagreement
+  mixture = estimate_noise_rate(mixture_scores(name, columns))
+  if rule == "capped_mixture" and disagreement is not None:
+    return min(mixture, disagreement)
+  return mixture
+
+
+def flag_ranking(name, columns, rule=COUNT_RULE):
+  """(scores float64 [n], flagged bool [n], rate): ranking `name`'s suspicion scores and its
+  round(rate * n) highest, the rate from `count_rate` (no clean labels)."""
+  scores = ranking_scores(name, columns)
+  rate = count_rate(name, columns, rule)
+  return scores, flag_top(scores, int(round(rate * len(scores)))), rate
 
 
 def flagged_quality(flagged, corrupted):

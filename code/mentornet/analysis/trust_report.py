@@ -21,7 +21,7 @@ then, from the run's training dynamics (`training.dynamics`, accumulated in the 
   when the first half did not see every example; `final_trust`, i.e. `rank`, for a run without
   dynamics, e.g. records without ids or an older checkpoint);
 - `flagged`: 1 for the `round(estimated noise rate * n)` most suspect
-  (`label_issues.flag_by_estimate`, no clean labels needed).
+  (`label_issues.flag_ranking` with its `COUNT_RULE`, no clean labels needed).
 The summary gives `label_issue_ranking`, `estimated_noise_rate` and `num_flagged`, and with
 clean labels `flagged_precision`, `flagged_recall`, `flagged_f1` and `label_issue_roc_auc`.
 When clean labels are known, a JSON summary beside the CSV (`<stem>_summary.json`) also holds
@@ -282,9 +282,7 @@ def add_suspects(columns):
   name = label_issue_ranking(columns)
   columns_with_score = {**columns, "trust_score": tie_broken_trust(columns["trust"],
                                                                    columns["loss"])}
-  scores = label_issues.ranking_scores(name, columns_with_score)
-  flagged, rate = label_issues.flag_by_estimate(
-      scores, label_issues.mixture_scores(name, columns_with_score))
+  scores, flagged, rate = label_issues.flag_ranking(name, columns_with_score)
   order = np.lexsort((columns["example_id"], -scores))
   columns["suspect_score"] = scores
   columns["suspect_rank"] = np.empty(len(order), np.int64)

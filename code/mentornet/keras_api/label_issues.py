@@ -8,8 +8,9 @@ The examples are ranked as the CIFAR trainer's trust report ranks them
 - with other examples (no training dynamics), by the final trust: a MentorNet's weight v of
   the loss at the end of training, minus the instance temperature of data parameters, minus
   the loss without a curriculum; equal trust ordered by loss.
-How many are flagged, without clean labels: a two-component mixture on the ranking's scores
-estimates the share r of wrong labels (`analysis.label_issues.estimate_noise_rate`), and the
+How many are flagged, without clean labels: the share r of wrong labels is estimated by
+`analysis.label_issues.count_rate` (a two-component mixture on the ranking's scores, capped by
+the share of examples whose given label the network did not, on average, predict), and the
 round(r x n) most suspect examples are flagged. The suggested label is the model's prediction.
 """
 import numpy as np
