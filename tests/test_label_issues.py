@@ -139,3 +139,15 @@ def test_command_bad_input_is_one_line_and_exit_2(tmp_path):
   assert result.returncode == 2
   assert result.stderr.strip().splitlines()[-1] == (
       f"error: --train_dir={tmp_path / 'missing'} does not exist")
+
+
+def test_channel_statistics_are_the_pixels_mean_and_variance():
+  import tensorflow as tf
+  rng = np.random.default_rng(3)
+  images = rng.integers(0, 256, (70, 6, 6, 3)).astype(np.uint8)
+  images[..., 2] //= 4  # a darker, narrower channel
+  dataset = tf.data.Dataset.from_tensor_slices((images, np.zeros(70))).batch(32)
+  mean, variance = image_folder.channel_statistics(dataset)
+  pixels = images.reshape(-1, 3) / 255.0
+  np.testing.assert_allclose(mean, pixels.mean(0), atol=1e-5)
+  np.testing.assert_allclose(variance, pixels.var(0), atol=1e-5)

@@ -182,15 +182,13 @@ def load_folder(directory, image_size, batch_size, class_names=None):
 
 
 def channel_statistics(dataset):
-  """(mean [3], variance [3]) of the dataset's pixels scaled to [0, 1]."""
-  total, total_sq, count = np.zeros(3), np.zeros(3), 0
-  for images, _ in dataset:
-    pixels = images.numpy().reshape(-1, 3).astype(np.float64) / 255.0
-    total += pixels.sum(0)
-    total_sq += (pixels**2).sum(0)
-    count += len(pixels)
-  mean = total / count
-  return mean.tolist(), np.maximum(total_sq / count - mean**2, 1e-6).tolist()
+  """(mean [3], variance [3]) of the dataset's pixels scaled to [0, 1], by Keras's own
+  `Normalization.adapt`."""
+  normalization = keras.layers.Normalization(axis=-1)
+  normalization.adapt(dataset.map(lambda images, _: tf.cast(images, tf.float32) / 255.0))
+  mean = np.asarray(normalization.mean, np.float64).reshape(-1)
+  variance = np.asarray(normalization.variance, np.float64).reshape(-1)
+  return mean.tolist(), np.maximum(variance, 1e-6).tolist()
 
 
 def load_user_model(path, image_size, num_classes):
