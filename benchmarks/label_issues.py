@@ -15,7 +15,8 @@ and one StudentNet and budget:
 - `cleanlab_in_sample`: the same on the baseline run's in-sample probabilities (one training).
 For each: flagged count, precision, recall and F1 of the flagged set against the known wrong
 labels, ROC AUC of the ranking, trainings (and `compute`: training steps in units of one
-full run), seconds (the trainings' wall time, trust report included, plus the ranking's own).
+full run), seconds (the trainings' wall time, trust report included, plus the ranking's own);
+and, for scale, the F1 of flagging every example (2r / (1 + r) for a share r of wrong labels).
 Writes OUTPUT_DIR/label_issues.md and .json (OUTPUT_DIR: by default one per noisy training
 set); --json=PATH writes the JSON there too: {"rankings": [{"name", "trainings", "flagged",
 "precision", "recall", "f1", "auc", "seconds", "compute"}, ...], "setup": {...}}. Finished runs
@@ -290,7 +291,8 @@ def format_markdown(config, stats, rows, total_seconds):
       f"training images ({reproduce_small.noise_description(config)}, realized noise "
       f"{stats['realized_noise']:.3f}), StudentNet ResNet units={config.num_residual_units} "
       f"widths={widths}, {config.max_number_of_steps} steps of batch {config.batch_size} a "
-      f"full run, augmentation {config.augmentation}, seed {config.seed}.", "",
+      f"full run, augmentation {config.augmentation}, seed {config.seed}. Flagging every "
+      f"example would give F1 {stats['flag_all_f1']:.3f}.", "",
       "| ranking | trainings | compute | flagged | precision | recall | F1 | ROC AUC | "
       "seconds |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
 
@@ -330,6 +332,8 @@ def run(config):
   order = np.argsort(raw["id"])
   raw = {name: values[order] for name, values in raw.items()}
   corrupted = raw["label"] != raw["clean_label"]
+  stats = {**stats, "flag_all_f1": label_issues.flagged_quality(np.ones_like(corrupted),
+                                                                corrupted)["f1"]}
   rows = []
   for method in config.methods:
     if not wanted(method):
@@ -354,6 +358,7 @@ def run(config):
   result = {"rankings": rows, "setup": {
       "noise": reproduce_small.noise_description(config), "seed": config.seed,
       "num_train": stats["num_train"], "realized_noise": stats["realized_noise"],
+      "flag_all_f1": stats["flag_all_f1"],
       "max_number_of_steps": config.max_number_of_steps, "batch_size": config.batch_size,
       "resnet_widths": list(config.resnet_widths), "methods": list(config.methods),
       "winning_ranking": label_issues.WINNING_RANKING}}

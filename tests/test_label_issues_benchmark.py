@@ -299,7 +299,10 @@ def test_benchmark_on_a_tiny_npz(tmp_path):
   proc = run(f"--json={out}")
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "cleanlab_fold1: reusing its result" in proc.stdout
-  rows = {row["name"]: row for row in json.loads(out.read_text())["rankings"]}
+  table = json.loads(out.read_text())
+  rows = {row["name"]: row for row in table["rankings"]}
+  noise = table["setup"]["realized_noise"]
+  assert table["setup"]["flag_all_f1"] == pytest.approx(2 * noise / (1 + noise))
   assert {"baseline/final_trust", "baseline/aum", "cleanlab_in_sample",
           "cleanlab_cv5"} <= rows.keys()
   assert rows["cleanlab_cv5"]["trainings"] == 5 and rows["baseline/aum"]["trainings"] == 1
