@@ -34,7 +34,9 @@ How the winner (`label_issues.WINNING_RANKING`, used by the trust report) was ch
 any judged (seed-0) result was read: this script with --seed=1 --methods=baseline --nocleanlab
 at 40% symmetric and at 40% asymmetric noise (noise, subsample and split generated for the
 choice), then --choose_from=<their JSONs>: the ranking with the highest mean F1 of its flagged
-set over both (ties: mean ROC AUC).
+set over both (ties: mean ROC AUC). The count rule (`label_issues.COUNT_RULE`) was chosen the
+same way by --choose_count_from=<trust report CSVs of choice runs, clean training sets among
+them> (`choose_count_rule`).
 """
 import dataclasses
 import json

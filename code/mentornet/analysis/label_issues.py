@@ -26,7 +26,10 @@ the choice only, never on judged data: benchmarks/label_issues.py --seed=1 --met
 --nocleanlab at 40% symmetric and 40% asymmetric noise (reproduce_small's reduced regime), then
 --choose_from=<both JSONs>: the highest mean F1 of the flagged set over both runs. Mean F1
 (mean ROC AUC) there: early_aum 0.502 (0.713), early_mean_loss 0.491 (0.711), aum 0.478
-(0.668), mean_loss 0.468 (0.710), final_trust = final_loss 0.335 (0.597).
+(0.668), mean_loss 0.468 (0.710), final_trust = final_loss 0.335 (0.597). `COUNT_RULE` was
+chosen on choice runs too (--choose_count_from, docs/label_issues.md): the mixture alone flagged
+0.775 of a clean training set and was out; capped_mixture had the higher mean F1 (0.596 against
+disagreement's 0.586 over eight noisy runs).
 """
 import numpy as np
 
