@@ -59,6 +59,7 @@ def test_command_on_a_folder_writes_ranked_issues_model_plot_and_summary(tmp_pat
   assert summary["images"] == 30 and summary["classes"] == list(CLASSES)
   assert summary["flagged"] == sum(flagged)
   assert summary["flagged"] == round(summary["estimated_noise_rate"] * 30)
+  assert summary["ranking"] == "early_aum"  # the training dynamics saw every image
   assert summary["settings"]["precision"] == "float32" and summary["settings"]["seed"] == 0
   assert summary["settings"]["curriculum_settings"]["mentornet"] == "mentornet_pd"
   assert 0 <= summary["validation_accuracy"] <= 1 and summary["seconds"] > 0

@@ -10,8 +10,8 @@ becomes RGB) resized to `image_size`, trains `image_classifier.build_image_class
 - OUT/label_issues.png: the most suspect images with given and suggested label;
 - OUT/model.keras: the classifier of uint8 RGB [batch, image_size, image_size, 3] images with
   its preprocessing inside (built-in Keras layers only);
-- OUT/summary.json: images, classes, flagged count, estimated noise rate, settings, seconds
-  (and validation accuracy with `validation_dir`).
+- OUT/summary.json: images, classes, flagged count, the ranking, estimated noise rate, settings,
+  seconds (and validation accuracy with `validation_dir`).
 Every check of the inputs (folders, images, output folder, model) runs before training and
 raises `UsageError` (one line).
 
@@ -353,7 +353,7 @@ def run(config):
   saved.save(os.path.join(config.output_dir, MODEL_FILE))
   summary = {
       "images": len(paths), "classes": class_names, "num_classes": num_classes,
-      "flagged": flagged, "estimated_noise_rate": noise_rate,
+      "flagged": flagged, "ranking": issues["ranking"], "estimated_noise_rate": noise_rate,
       "train_accuracy_on_given_labels": float(np.mean(issues["given"] == issues["suggested"])),
       "settings": {**{k: v for k, v in dataclasses.asdict(config).items()
                       if k not in ("overwrite", "verbose")},
