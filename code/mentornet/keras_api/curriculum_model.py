@@ -118,10 +118,9 @@ class CurriculumModel(trainer_lib.StudentTrainer):
                            f"of {self._curriculum_data[1]} classes, not {key[0]} of {key[1]}")
       self._curriculum_data = key
       if self.dynamics is None or self.dynamics.num_examples != data.num_examples:
-        # Early = the first half of training, as the CIFAR trainer's; made anew for other
-        # data, kept when `fit` continues on the same examples (its sums then span both).
-        self.dynamics = dynamics_lib.TrainingDynamics(data.num_examples, max_steps // 2,
-                                                      name="training_dynamics")
+        # Made anew for other data, kept when `fit` continues on the same examples (its sums
+        # then span both).
+        self.dynamics = dynamics_lib.TrainingDynamics.for_training(data.num_examples, max_steps)
       if not self.optimizer.built:
         self.optimizer.build(self.student.trainable_variables)
     self.num_classes = num_classes

@@ -52,6 +52,12 @@ class TrainingDynamics(keras.layers.Layer):
         shape=(self.num_examples, len(STATISTICS)), initializer="zeros", trainable=False,
         name="sums", aggregation="only_first_replica")
 
+  @classmethod
+  def for_training(cls, num_examples, max_steps):
+    """The dynamics of a `max_steps`-step run: its first half (up to the first learning-rate
+    drop of the reduced regime) counted apart as `early_*`."""
+    return cls(num_examples, max_steps // 2, name="training_dynamics")
+
   def update(self, ids, logits, labels, v, step):
     """Adds one step's global batch (all-gathered from every replica) to the sums.
 

@@ -122,8 +122,7 @@ class StudentTrainer(keras.Model):
     self.curriculum = curriculum
     self.max_steps = None if max_steps is None else int(max_steps)
     self.random_seed = int(random_seed)
-    self.dynamics = (dynamics_lib.TrainingDynamics(num_examples, self.max_steps // 2,
-                                                   name="training_dynamics")
+    self.dynamics = (dynamics_lib.TrainingDynamics.for_training(num_examples, self.max_steps)
                      if num_examples else None)
     # Fraction of examples with v > 0.001 over the whole job, as the original's cumulative
     # data_util; kept out of `metrics` so that `fit` does not reset it every epoch.
