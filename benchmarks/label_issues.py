@@ -391,7 +391,8 @@ def choose(paths):
 
 
 def choose_count_rule(tables, ranking=label_issues.WINNING_RANKING):
-  """(winner, {rule: (mean F1 on the noisy tables, largest share flagged of a clean one)}).
+  """(winner, {rule: (mean F1 on the noisy tables, largest share flagged of a clean one)},
+  [{rule: (rate, F1 or None for a clean table, share flagged)} per table]).
 
   Args:
     tables: trust report columns (`trust_report.read_csv`) of choice runs whose clean labels
@@ -400,21 +401,24 @@ def choose_count_rule(tables, ranking=label_issues.WINNING_RANKING):
   any clean set is out; of the rest, the highest mean F1 of `ranking`'s flagged set over the
   noisy sets (one vote each).
   """
+  per_table = []
+  for columns in tables:
+    corrupted = columns["given_label"] != columns["clean_label"]
+    results = {}
+    for rule in label_issues.COUNT_RULES:
+      _, flagged, rate = label_issues.flag_ranking(ranking, columns, rule)
+      f1 = label_issues.flagged_quality(flagged, corrupted)["f1"] if corrupted.any() else None
+      results[rule] = (rate, f1, float(np.mean(flagged)))
+    per_table.append(results)
   scores = {}
   for rule in label_issues.COUNT_RULES:
-    f1s, clean_shares = [], [0.0]
-    for columns in tables:
-      corrupted = columns["given_label"] != columns["clean_label"]
-      _, flagged, _ = label_issues.flag_ranking(ranking, columns, rule)
-      if corrupted.any():
-        f1s.append(label_issues.flagged_quality(flagged, corrupted)["f1"])
-      else:
-        clean_shares.append(float(np.mean(flagged)))
-    scores[rule] = (float(np.mean(f1s)) if f1s else 0.0, max(clean_shares))
+    f1s = [table[rule][1] for table in per_table if table[rule][1] is not None]
+    clean_shares = [table[rule][2] for table in per_table if table[rule][1] is None]
+    scores[rule] = (float(np.mean(f1s)) if f1s else 0.0, max(clean_shares, default=0.0))
   allowed = [rule for rule in label_issues.COUNT_RULES if scores[rule][1] <= CLEAN_FLAG_LIMIT]
   if not allowed:
     raise UsageError(f"every count rule flags more than {CLEAN_FLAG_LIMIT:.0%} of a clean set")
-  return max(allowed, key=lambda rule: scores[rule][0]), scores
+  return max(allowed, key=lambda rule: scores[rule][0]), scores, per_table
 
 
 def read_choice_tables(paths):
@@ -435,15 +439,12 @@ def main(argv):
   del argv
   if FLAGS.choose_count_from:
     tables = read_choice_tables(FLAGS.choose_count_from)
-    for path, columns in zip(FLAGS.choose_count_from, tables):
-      corrupted = columns["given_label"] != columns["clean_label"]
-      parts = []
-      for rule in label_issues.COUNT_RULES:
-        _, flagged, rate = label_issues.flag_ranking(label_issues.WINNING_RANKING, columns, rule)
-        f1 = label_issues.flagged_quality(flagged, corrupted)["f1"]
-        parts.append(f"{rule} {rate:.3f}" + (f" F1 {f1:.3f}" if corrupted.any() else ""))
-      print(f"{path}: noise {corrupted.mean():.3f}; " + "; ".join(parts))
-    winner, scores = choose_count_rule(tables)
+    winner, scores, per_table = choose_count_rule(tables)
+    for path, columns, results in zip(FLAGS.choose_count_from, tables, per_table):
+      noise_rate = np.mean(columns["given_label"] != columns["clean_label"])
+      print(f"{path}: noise {noise_rate:.3f}; " + "; ".join(
+          f"{rule} {rate:.3f}" + ("" if f1 is None else f" F1 {f1:.3f}")
+          for rule, (rate, f1, _) in results.items()))
     for rule, (f1, clean) in scores.items():
       print(f"{rule:<16} mean F1 {f1:.3f}  most flagged of a clean set {clean:.3f}")
     print(f"count rule: {winner}")
