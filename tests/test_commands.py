@@ -168,6 +168,7 @@ def test_mentormix_grid_runs_the_authors_settings_per_noise_level():
     assert line.startswith('python code/cifar_train_mentornet.py --dataset_name=cifar10 '
                            '--curriculum=mentormix --trained_mentornet_dir=mentornet_models/'
                            'models/mentornet_pd1_g_1/mentornet_pd ' + flags), line
+    assert ' --mentormix_batch_norm_statistics=unmixed ' in line, line
   script = (REPO_ROOT / 'commands' / 'train_studentnet_mentormix.sh').read_text()
   assert '--methods=mentormix' in script
 

@@ -191,8 +191,10 @@ def test_no_mixing_at_alpha_zero():
   np.testing.assert_allclose(log["mix_loss"], log["orig_loss"], rtol=1e-6)
 
 
-def test_first_pass_leaves_batch_norm_statistics_to_the_mixed_pass():
-  """Only the mixed pass updates the moving statistics, as in the authors' code."""
+@pytest.mark.parametrize("kept", mentormix.BATCH_NORM_STATISTICS)
+def test_one_pass_updates_the_batch_norm_statistics(kept):
+  """Only the unmixed pass (ours) or only the mixed pass (the authors') updates the moving
+  statistics."""
   images, labels, _, _ = _fixed_batch()
   images = images + 3.0  # Far from zero, so a first-pass update would show.
   keras.utils.set_random_seed(0)
@@ -200,7 +202,8 @@ def test_first_pass_leaves_batch_norm_statistics_to_the_mixed_pass():
                               keras.layers.BatchNormalization(momentum=0.5),
                               keras.layers.Dense(NUM_CLASSES)])
   settings = mentormix.MentorMixSettings(mixup_alpha=1.0, second_reweight=False,
-                                         weighting="threshold", loss_moving_average_decay=0.0)
+                                         weighting="threshold", loss_moving_average_decay=0.0,
+                                         batch_norm_statistics=kept)
   curriculum = mentormix.MentorMixCurriculum(None, settings)
   model = trainer_lib.StudentTrainer(student, curriculum, max_steps=MAX_STEPS)
   model.compile(optimizer=keras.optimizers.SGD(0.0))  # The weights stay as they are.
@@ -220,10 +223,11 @@ def test_first_pass_leaves_batch_norm_statistics_to_the_mixed_pass():
   lam = np.maximum(draws["beta"], 1 - draws["beta"])
   lam = np.where(v >= 0.5, lam, 1 - lam)
   mixed = lam[:, None] * flat + (1 - lam[:, None]) * flat[j]
-  # From the initial (0, 1): one update with momentum 0.5 from the mixed batch alone.
-  np.testing.assert_allclose(bn.moving_mean.numpy(), 0.5 * mixed.mean(axis=0), rtol=1e-4,
+  batch = {"unmixed": flat, "mixed": mixed}[kept]
+  # From the initial (0, 1): one update with momentum 0.5 from that pass's batch alone.
+  np.testing.assert_allclose(bn.moving_mean.numpy(), 0.5 * batch.mean(axis=0), rtol=1e-4,
                              atol=1e-5)
-  np.testing.assert_allclose(bn.moving_variance.numpy(), 0.5 + 0.5 * mixed.var(axis=0),
+  np.testing.assert_allclose(bn.moving_variance.numpy(), 0.5 + 0.5 * batch.var(axis=0),
                              rtol=1e-4, atol=1e-5)
 
 
@@ -349,6 +353,7 @@ def test_flag_defaults_are_the_authors(mentornet_dir):
           settings.loss_moving_average_decay, settings.burn_in_epoch) == (8.0, True, 0.7, 0.5, 0)
   assert settings.example_dropout_rates == "0.0,100"  # MentorMix's, not the MentorNet's
   assert (settings.weighting, settings.partner_sampling) == ("mentornet", "softmax")
+  assert settings.batch_norm_statistics == "unmixed"  # ours; "mixed" is the authors'
   given = _settings_from([f"--trained_mentornet_dir={mentornet_dir}", "--nosecond_reweight",
                           "--mixup_alpha=2", "--example_dropout_rates=0.5,17,0.05,83",
                           "--burn_in_epoch=10", "--loss_p_percentile=0.6"])
@@ -364,6 +369,8 @@ def test_flag_defaults_are_the_authors(mentornet_dir):
     (["--mixup_alpha=inf"], "--mixup_alpha=inf"),
     (["--mentormix_weighting=oracle"], "--mentormix_weighting='oracle' is not one of"),
     (["--mentormix_partner_sampling=uniform"], "--mentormix_partner_sampling='uniform'"),
+    (["--mentormix_batch_norm_statistics=both"],
+     "--mentormix_batch_norm_statistics='both' is not one of unmixed, mixed"),
     (["--loss_p_percentile=0"], "--loss_p_percentile=0 is outside (0, 1]"),
     (["--loss_moving_average_decay=1.5"], "--loss_moving_average_decay=1.5 is outside"),
     (["--burn_in_epoch=101"], "--burn_in_epoch=101 is outside [0, 100]"),
@@ -428,7 +435,8 @@ def test_checkpoint_round_trip_and_factory(tmp_path, mentornet_dir):
 
 def test_settings_record_round_trip():
   settings = mentormix.MentorMixSettings(mixup_alpha=4.0, second_reweight=False,
-                                         weighting="threshold", burn_in_epoch=10)
+                                         weighting="threshold", burn_in_epoch=10,
+                                         batch_norm_statistics="mixed")
   record = json.loads(json.dumps(settings.as_dict()))
   assert mentormix.MentorMixSettings.from_dict(record) == settings
   assert math.isclose(record["mixup_alpha"], 4.0)

@@ -61,12 +61,15 @@ def test_reproduce_small_writes_results_table_and_plot(tmp_path, capsys):
   assert {r["precision"] for r in results.values()} == {"float32"}
   assert "precision float32" in table
   # A rerun reuses every finished method instead of training it again; a run of another
-  # precision in the same directory is refused, never mixed into the table.
+  # precision or other settings in the same directory is refused, never mixed into the table.
   capsys.readouterr()
   reproduce_small.run(config)
   assert capsys.readouterr().out.count("reusing") == 5
   with pytest.raises(UsageError, match="trained in float32, not mixed_bfloat16"):
     reproduce_small.run(dataclasses.replace(config, mixed_precision="mixed_bfloat16"))
+  with pytest.raises(UsageError, match=r"mentormix/result.json was trained with "
+                     r"mixup_alpha=8.0, this command would use 2.0: use another --output_dir"):
+    reproduce_small.run(dataclasses.replace(config, mixup_alpha=2.0))
 
 
 def test_mentornet_loss_percentile_of_each_loss_p_mode():
@@ -99,7 +102,7 @@ def test_mentornet_dd_trains_with_the_regime_dd_and_overrides():
   name, _, mix = reproduce_small.method_run_settings(config, "mentormix")
   assert name == "mentormix" and mix["trained_mentornet_dir"].endswith("mentornet_pd")
   assert (mix["mixup_alpha"], mix["loss_p_percentile"], mix["second_reweight"],
-          mix["burn_in_epoch"]) == (8.0, 0.6, False, 10)
+          mix["burn_in_epoch"], mix["batch_norm_statistics"]) == (8.0, 0.6, False, 10, "unmixed")
   _, _, mix8 = reproduce_small.method_run_settings(
       dataclasses.replace(config, noise_fraction=0.75), "mentormix")
   assert (mix8["mixup_alpha"], mix8["loss_p_percentile"], mix8["second_reweight"]) == (
@@ -199,6 +202,8 @@ def test_regime_study_collects_finished_runs_into_its_table(tmp_path, capsys):
       {"dataset_name": "cifar10", "num_train": 999, "num_val": 111, "num_oracle": 650,
        "num_test": 517, "realized_noise": 0.35}))
   finals = {"baseline": 0.30, "mentornet_pd": 0.36, "oracle": 0.40}
+  # The settings the study's config of this regime records (others would be refused).
+  config = reproduce_small.SmallConfig(seed=1, **regime_study.REGIMES["c111_r8_sym0.4"])
   for method, accuracy in finals.items():
     history = [{"step": 0, "val_accuracy": 0.1, "test_accuracy": 0.1, "fit_clean": 0.1,
                 "memorized": 0.1},
@@ -209,7 +214,8 @@ def test_regime_study_collects_finished_runs_into_its_table(tmp_path, capsys):
         {"accuracy": accuracy, "best_test_accuracy": accuracy + 0.01,
          "test_accuracy_at_best_val": accuracy, "fit_clean": 0.7,
          "memorized": history[-1]["memorized"], "peak_memorized": 0.45, "noise_auc": None,
-         "seconds": 120.0, "steps": 800, "history": history, "settings": {},
+         "seconds": 120.0, "steps": 800, "history": history,
+         "settings": reproduce_small.recorded_settings(config, method),
          "precision": "float32"}))
   regime_study.run(str(npz), str(tmp_path / "study"), ["c111_r8_sym0.4"], [1])
   assert "reusing" in capsys.readouterr().out

@@ -1,9 +1,9 @@
-"""absl flags of `--curriculum=mentormix` (the authors' names and defaults, plus two of ours).
+"""absl flags of `--curriculum=mentormix` (the authors' names and defaults, plus three of ours).
 
 google-research/mentormix/code/cifar_train_mentormix.py defines --mixup_alpha (8.0) and
---second_reweight (True); `define_mentormix_flags` adds them and our --mentormix_weighting and
---mentormix_partner_sampling. The flags MentorMix shares with the MentorNet curriculum
-(--trained_mentornet_dir, --loss_p_percentile 0.7, --burn_in_epoch 0,
+--second_reweight (True); `define_mentormix_flags` adds them and our --mentormix_weighting,
+--mentormix_partner_sampling and --mentormix_batch_norm_statistics. The flags MentorMix shares
+with the MentorNet curriculum (--trained_mentornet_dir, --loss_p_percentile 0.7, --burn_in_epoch 0,
 --loss_moving_average_decay 0.5, --fixed_epoch_after_burn_in, --example_dropout_rates) come from
 `mentornet.cli.flags.define_mentornet_flags`, which the script calls too. Their defaults are the
 authors' MentorMix defaults except --example_dropout_rates, whose MentorNet default differs:
@@ -35,6 +35,10 @@ def define_mentormix_flags(flag_values=FLAGS):
   flags.DEFINE_string("mentormix_partner_sampling", "softmax",
                       "MentorMix partner distribution over the batch: softmax (softmax(v), the "
                       "authors') or proportional (v / sum(v)).", **define)
+  flags.DEFINE_string("mentormix_batch_norm_statistics", defaults.MENTORMIX_BATCH_NORM_STATISTICS,
+                      "MentorMix: the batch-norm moving statistics evaluation uses come from "
+                      "the unmixed first pass (unmixed, ours) or the mixed second pass (mixed, "
+                      "the authors').", **define)
 
 
 def mentormix_settings_from_flags(flag_values=FLAGS):
@@ -46,6 +50,7 @@ def mentormix_settings_from_flags(flag_values=FLAGS):
       mixup_alpha=flag_values.mixup_alpha, second_reweight=flag_values.second_reweight,
       weighting=flag_values.mentormix_weighting,
       partner_sampling=flag_values.mentormix_partner_sampling,
+      batch_norm_statistics=flag_values.mentormix_batch_norm_statistics,
       loss_p_percentile=flag_values.loss_p_percentile,
       loss_moving_average_decay=flag_values.loss_moving_average_decay,
       burn_in_epoch=flag_values.burn_in_epoch,

@@ -28,6 +28,9 @@ ORIGINAL_EXAMPLE_DROPOUT_RATES = "0.5,17,0.05,78,1.0,5"
 ORIGINAL_MENTORMIX_MIXUP_ALPHA = 8.0
 ORIGINAL_MENTORMIX_SECOND_REWEIGHT = True
 ORIGINAL_MENTORMIX_EXAMPLE_DROPOUT_RATES = "0.0,100"
+# MentorMix's batch-norm moving statistics from the unmixed pass, which is what evaluation sees
+# (ours; the authors' code keeps the mixed pass's). Chosen on noisy validation (docs/results.md).
+MENTORMIX_BATCH_NORM_STATISTICS = "unmixed"
 # The MentorNet's epoch feature is the percent of training done: 100 bins.
 NUM_EPOCH_BINS = 100
 # v above this counts as "used" in data_util (and is the trust report's resolution).

@@ -20,6 +20,7 @@ Standard library only.
 """
 import dataclasses
 
+from mentornet.config.defaults import MENTORMIX_BATCH_NORM_STATISTICS
 from mentornet.config.defaults import ORIGINAL_LOSS_MOVING_AVERAGE_DECAY
 from mentornet.config.defaults import ORIGINAL_LOSS_P_PERCENTILE
 
@@ -166,6 +167,7 @@ def mentormix_settings(noise_fraction):
       nearest_noise_fraction(noise_fraction, tuple(MENTORMIX_OFFICIAL))]
   return {"curriculum": "mentormix", "mentornet": MENTORMIX_MENTORNET, "mixup_alpha": alpha,
           "loss_p_percentile": p, "second_reweight": second_reweight,
+          "batch_norm_statistics": MENTORMIX_BATCH_NORM_STATISTICS,
           "burn_in_epoch": MENTORMIX_BURN_IN_EPOCH, "fixed_epoch_after_burn_in": False,
           "loss_moving_average_decay": ORIGINAL_LOSS_MOVING_AVERAGE_DECAY,
           "example_dropout_rates": "0.0,100"}

@@ -141,6 +141,9 @@ class Curriculum(keras.layers.Layer):
 
   # True: the trainer trains on the losses and weights of `second_pass` (MentorMix).
   needs_second_pass = False
+  # With a second pass: the batch-norm statistics the trainer keeps are the first pass's
+  # (True) or the second pass's (False); the other pass's updates are undone.
+  keeps_first_pass_statistics = False
 
   def scale_logits(self, logits, labels, features):
     """Training-time logits transform (data parameters); identity by default."""

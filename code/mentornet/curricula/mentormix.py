@@ -23,8 +23,10 @@ global-batch wide, so 1 and N replicas agree; the Beta draw is the inverse CDF o
 (bisection on the regularized incomplete beta function, as XLA has no gamma sampler); with
 `second_reweight` the authors' code ends up with no weight decay (their ResNet's decay is not in
 the regularization collection they read), here it is weight_decay * sum(w) / G, as the MentorNet
-curriculum. The first pass's batch-norm statistics are discarded by the trainer (the authors
-keep only the mixed pass's updates), see `StudentTrainer.train_step`.
+curriculum. The trainer keeps the batch-norm moving statistics of the unmixed first pass, which
+is what evaluation sees, and discards the mixed pass's; the authors keep the mixed pass's
+(`batch_norm_statistics="mixed"`). Training is the same either way: both passes normalize with
+their own batch's statistics. See `StudentTrainer.train_step`.
 """
 import dataclasses
 import math
@@ -37,6 +39,9 @@ from mentornet.curricula import base as curriculum_lib
 from mentornet.errors import UsageError
 
 WEIGHTINGS = ("mentornet", "threshold")
+# Whose batch-norm moving statistics training keeps: the unmixed first pass's (ours; the images
+# evaluation sees are unmixed) or the mixed second pass's (the authors' code).
+BATCH_NORM_STATISTICS = ("unmixed", "mixed")
 PARTNER_SAMPLINGS = ("softmax", "proportional")
 # Bisection steps of the Beta inverse CDF: 2^-30 is below float32 resolution on [0, 1].
 BETA_BISECTION_STEPS = 30
@@ -46,18 +51,21 @@ _PARTNER_SEED, _BETA_SEED, _MIXED_DROPOUT_SEED = 1, 2, 3
 
 @dataclasses.dataclass(frozen=True)
 class MentorMixSettings:
-  """MentorMix hyper-parameters under the authors' flag names, plus two of ours.
+  """MentorMix hyper-parameters under the authors' flag names, plus three of ours.
 
   mixup_alpha: alpha of Beta(alpha, alpha); 0 turns mixing off.
   second_reweight: weigh the mixed losses with the MentorNet (a second moving average).
   weighting: mentornet (v from the MentorNet) or threshold (v = 1[loss < moving average]).
   partner_sampling: softmax (P_v = softmax(v), the authors') or proportional (v / sum(v)).
+  batch_norm_statistics: the moving statistics evaluation uses come from the unmixed first
+    pass (ours) or the mixed second pass (the authors'); training itself is unchanged.
   The rest as `MentorNetCurriculum`; example_dropout_rates is a `[rate,n_epochs]+` string.
   """
   mixup_alpha: float = defaults.ORIGINAL_MENTORMIX_MIXUP_ALPHA
   second_reweight: bool = defaults.ORIGINAL_MENTORMIX_SECOND_REWEIGHT
   weighting: str = "mentornet"
   partner_sampling: str = "softmax"
+  batch_norm_statistics: str = defaults.MENTORMIX_BATCH_NORM_STATISTICS
   loss_p_percentile: float = defaults.ORIGINAL_LOSS_P_PERCENTILE
   loss_moving_average_decay: float = defaults.ORIGINAL_LOSS_MOVING_AVERAGE_DECAY
   burn_in_epoch: int = 0
@@ -79,6 +87,9 @@ class MentorMixSettings:
     if self.partner_sampling not in PARTNER_SAMPLINGS:
       raise UsageError(f"--mentormix_partner_sampling={self.partner_sampling!r} is not one of "
                        f"{', '.join(PARTNER_SAMPLINGS)}")
+    if self.batch_norm_statistics not in BATCH_NORM_STATISTICS:
+      raise UsageError(f"--mentormix_batch_norm_statistics={self.batch_norm_statistics!r} is not "
+                       f"one of {', '.join(BATCH_NORM_STATISTICS)}")
     curriculum_lib.validate_mentornet_settings(
         self.loss_p_percentile, self.loss_moving_average_decay, self.burn_in_epoch,
         self.example_dropout_rates)
@@ -165,6 +176,7 @@ class MentorMixCurriculum(curriculum_lib.Curriculum):
     super().__init__(**kwargs)
     settings = settings.validate(need_mentornet_dir=False)
     self.settings = settings
+    self.keeps_first_pass_statistics = settings.batch_norm_statistics == "unmixed"
     if settings.weighting == "threshold":
       mentornet = threshold_mentor
     elif mentornet is None:

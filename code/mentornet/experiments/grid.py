@@ -180,7 +180,9 @@ def train_command(config, run, device):
                     f"--mixup_alpha={settings['mixup_alpha']:g}", f"--{reweight}",
                     f"--loss_p_percentile={settings['loss_p_percentile']:g}",
                     f"--burn_in_epoch={settings['burn_in_epoch']}",
-                    f"--example_dropout_rates={settings['example_dropout_rates']}"]
+                    f"--example_dropout_rates={settings['example_dropout_rates']}",
+                    "--mentormix_batch_norm_statistics="
+                    f"{settings['batch_norm_statistics']}"]
   elif settings["curriculum"] == "baseline":
     script, mentor_flags = "code/cifar_train_baseline.py", []
   else:

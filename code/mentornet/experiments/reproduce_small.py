@@ -12,7 +12,8 @@ On an npz with x_train, y_train and x_test, y_test (or x_val, y_val as the test 
 3. evaluates test (and validation) accuracy every `eval_every` steps, keeps each method's
    per-example trust report, and writes DIR/results.json, DIR/results.md and
    DIR/test_accuracy.png.
-A method whose DIR/runs/<method>/result.json exists (of the same precision) is not trained again.
+A method whose DIR/runs/<method>/result.json exists (of the same precision and settings) is not
+trained again; one of another precision or other settings is refused.
 
 Real human noise instead of step 1's synthetic noise: noise_type="human" with
 `human_labels_file` (CIFAR-10N / CIFAR-100N); each method's settings are those for the measured
@@ -170,6 +171,12 @@ def method_run_settings(config, method):
   return curriculum_name, clean_only, settings
 
 
+def recorded_settings(config, method):
+  """The "settings" a result of `method` under `config` records."""
+  curriculum_name, clean_only, settings = method_run_settings(config, method)
+  return {"curriculum": curriculum_name, "clean_only": clean_only, **settings}
+
+
 def run_method(config, method, dataset_name, dirs, run_dir):
   """Trains and evaluates one method; returns its result dict."""
   curriculum_name, clean_only, settings = method_run_settings(config, method)
@@ -206,7 +213,7 @@ def run_method(config, method, dataset_name, dirs, run_dir):
       "steps": run["global_step"],
       "precision": run["precision"],
       "history": history,
-      "settings": {"curriculum": curriculum_name, "clean_only": clean_only, **settings},
+      "settings": recorded_settings(config, method),
   }
 
 
@@ -293,7 +300,7 @@ def run(config):
   results = {}
   for method in config.methods:
     run_dir = os.path.join(config.output_dir, "runs", method)
-    saved = runner.load_result(run_dir, wanted_precision)
+    saved = runner.load_result(run_dir, wanted_precision, recorded_settings(config, method))
     if saved is not None:
       results[method] = saved
       print(f"{method}: reusing {os.path.join(run_dir, runner.RESULT_FILE)}", flush=True)

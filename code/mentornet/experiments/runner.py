@@ -71,11 +71,13 @@ def train_with_curves(config, make_curriculum, eval_every, eval_dirs, train_eval
               train_config.run_policy(config.train_log_dir))}
 
 
-def load_result(run_dir, precision=None):
+def load_result(run_dir, precision=None, settings=None):
   """The saved result dict of a finished run in `run_dir`, or None when there is none.
 
   With `precision` (a Keras policy name), a result of another or an unrecorded precision is
-  refused with `UsageError`: results of two precisions are never mixed in one table.
+  refused with `UsageError`: results of two precisions are never mixed in one table. With
+  `settings` (the dict the run would record as its "settings"), so is a result trained with
+  other settings (a MentorNet path counts by its last two components: the shipped model).
   """
   path = os.path.join(run_dir, RESULT_FILE)
   if not os.path.exists(path):
@@ -86,7 +88,25 @@ def load_result(run_dir, precision=None):
     found = result.get("precision") or "an unrecorded precision"
     raise UsageError(f"{path} holds a result trained in {found}, not {precision}: rerun with "
                      f"that --mixed_precision or use another --output_dir")
+  if settings is not None:
+    saved, wanted = _comparable(result.get("settings") or {}), _comparable(settings)
+    differing = sorted(key for key in saved.keys() | wanted.keys()
+                       if saved.get(key) != wanted.get(key))
+    if differing:
+      key = differing[0]
+      raise UsageError(f"{path} was trained with {key}={saved.get(key)!r}, this command would "
+                       f"use {wanted.get(key)!r}: use another --output_dir")
   return result
+
+
+def _comparable(settings):
+  """`settings` as JSON reads it back, trained_mentornet_dir reduced to its last two path
+  components."""
+  settings = json.loads(json.dumps(settings))
+  if settings.get("trained_mentornet_dir"):
+    parts = os.path.normpath(settings["trained_mentornet_dir"]).split(os.sep)
+    settings["trained_mentornet_dir"] = "/".join(parts[-2:])
+  return settings
 
 
 def save_result(run_dir, result):

@@ -8,7 +8,8 @@ With `num_examples` (as `loop.build_trainer` sets), the step also adds its globa
 per-example margin, loss and v to `dynamics` (`training.dynamics`); nothing else changes.
 A curriculum with `needs_second_pass` (MentorMix) replaces (loss, v) by those of a second
 forward pass it builds from the first pass's losses and v (`Curriculum.second_pass`); the first
-pass then leaves the batch-norm statistics as they were, and `orig_loss` stays its mean loss.
+pass's batch-norm statistic updates are kept and the second's undone, or the reverse
+(`Curriculum.keeps_first_pass_statistics`), and `orig_loss` stays the first pass's mean loss.
 From the first step whose loss, gradients, batch-norm statistics or updated weights are NaN or
 Inf on, steps update nothing and `nonfinite_step` (also in the step logs) holds that step;
 `training_loop` then stops the run without saving it. Under a `LossScaleOptimizer`
@@ -84,6 +85,16 @@ def _all_finite(tensors):
   checks = [tf.reduce_all(tf.math.is_finite(v)) for v in values
             if tf.as_dtype(v.dtype).is_floating]
   return tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
+
+
+def _snapshot(variables):
+  """Tensors holding the current values of `variables` (read now, not later)."""
+  return [tf.identity(tf.convert_to_tensor(variable)) for variable in variables]
+
+
+def _restore(variables, values):
+  for variable, value in zip(variables, values):
+    variable.assign(value)
 
 
 def _zero_unless(keep, gradient):
@@ -179,11 +190,13 @@ class StudentTrainer(keras.Model):
     num_replicas = ctx.num_replicas_in_sync if ctx else 1
     step = tf.cast(self.optimizer.iterations, tf.int64)
     second_pass = self.curriculum.needs_second_pass
+    keep_first = second_pass and self.curriculum.keeps_first_pass_statistics
     if second_pass:
-      # Float state (batch-norm statistics) before the first pass, restored after it.
+      # Float state (batch-norm statistics): the pass whose updates are not kept is undone.
       state = [variable for variable in self.student.non_trainable_variables
                if tf.as_dtype(variable.dtype).is_floating]
-      saved_state = [tf.identity(tf.convert_to_tensor(variable)) for variable in state]
+      if not keep_first:
+        saved_state = _snapshot(state)
     with tf.GradientTape() as tape:
       # Curriculum variables (data parameters) are non-trainable Keras weights: watch them.
       for variable in self.curriculum.curriculum_variables:
@@ -200,10 +213,14 @@ class StudentTrainer(keras.Model):
       first_v = v
       if second_pass:
         first_losses = tf.stop_gradient(losses)
-        for variable, value in zip(state, saved_state):
-          variable.assign(value)
+        if keep_first:
+          saved_state = _snapshot(state)
+        else:
+          _restore(state, saved_state)
         losses, v, second_logs = self.curriculum.second_pass(
             self._training_logits, student_inputs(features), labels, first_losses, v, step_info)
+        if keep_first:
+          _restore(state, saved_state)
         v = tf.stop_gradient(v)
         curriculum_logs = {**curriculum_logs, **second_logs}
       # Global-batch sums from one all-reduce of per-replica sums; v itself is not gathered.
