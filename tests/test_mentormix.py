@@ -191,10 +191,11 @@ def test_no_mixing_at_alpha_zero():
   np.testing.assert_allclose(log["mix_loss"], log["orig_loss"], rtol=1e-6)
 
 
-@pytest.mark.parametrize("kept", mentormix.BATCH_NORM_STATISTICS)
-def test_one_pass_updates_the_batch_norm_statistics(kept):
+@pytest.mark.parametrize("kept,jit_compile", [("unmixed", False), ("mixed", False),
+                                               ("unmixed", True)])
+def test_one_pass_updates_the_batch_norm_statistics(kept, jit_compile):
   """Only the unmixed pass (ours) or only the mixed pass (the authors') updates the moving
-  statistics."""
+  statistics (compiled by XLA too: the unmixed batch does not depend on XLA's draws)."""
   images, labels, _, _ = _fixed_batch()
   images = images + 3.0  # Far from zero, so a first-pass update would show.
   keras.utils.set_random_seed(0)
@@ -206,7 +207,8 @@ def test_one_pass_updates_the_batch_norm_statistics(kept):
                                          batch_norm_statistics=kept)
   curriculum = mentormix.MentorMixCurriculum(None, settings)
   model = trainer_lib.StudentTrainer(student, curriculum, max_steps=MAX_STEPS)
-  model.compile(optimizer=keras.optimizers.SGD(0.0))  # The weights stay as they are.
+  # The weights stay as they are.
+  model.compile(optimizer=keras.optimizers.SGD(0.0), jit_compile=jit_compile)
   bn, dense = student.layers[1], student.layers[2]
   flat = images.reshape(BATCH, -1).astype(np.float64)
   losses, _ = ref.softmax_cross_entropy(_bn_train_logits(flat, bn, dense), labels)
