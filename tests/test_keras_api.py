@@ -11,6 +11,7 @@ import tensorflow as tf
 from conftest import subprocess_env
 import mentornet
 from mentornet.curricula import base as curriculum_lib
+from mentornet.curricula import mentormix
 from mentornet.errors import UsageError
 from mentornet.keras_api import curricula
 from mentornet.models import mentornet_net
@@ -37,7 +38,7 @@ def test_import_mentornet_stays_light():
   subprocess.run([sys.executable, "-c", code], check=True, env=subprocess_env())
 
 
-@pytest.mark.parametrize("curriculum", ["mentornet_pd", "data_parameters", "none"])
+@pytest.mark.parametrize("curriculum", ["mentornet_pd", "mentormix", "data_parameters", "none"])
 def test_tabular_model_trains_and_gets_a_label_issue_table(curriculum, tmp_path):
   x, y = _tabular()
   model = _mlp()
@@ -214,6 +215,16 @@ def test_curricula_by_name_path_or_object_take_documented_defaults():
   assert learner.curriculum_settings["example_dropout_rates"] == "0.5,17,0.05,78,1.0,5"
   assert isinstance(mentornet.CurriculumModel(_mlp(), curriculum=None).curriculum,
                     curriculum_lib.NoCurriculum)
+  # MentorMix: the authors' CIFAR-10 command at 40% noise, p for an unknown noise rate.
+  mix = mentornet.CurriculumModel(_mlp(), curriculum="mentormix")
+  assert isinstance(mix.curriculum, mentormix.MentorMixCurriculum)
+  settings = mix.curriculum_settings
+  assert (settings["mixup_alpha"], settings["second_reweight"], settings["burn_in_epoch"],
+          settings["loss_p_percentile"], settings["batch_norm_statistics"]) == (
+              8.0, False, 10, 0.7, "unmixed")
+  assert settings["trained_mentornet_dir"].endswith("mentornet_pd1_g_1/mentornet_pd")
+  assert mentornet.MentorMix(mixup_alpha=2, batch_norm_statistics="mixed").settings()[
+      "batch_norm_statistics"] == "mixed"
   settings = mentornet.DataParameters(learn_class_parameters=True,
                                       extra={"init_inst_param": 0.01}).settings()
   assert settings["init_inst_param"] == 0.01 and settings["lr_inst_param"] == 0.2
@@ -256,6 +267,16 @@ def test_bad_use_is_one_clear_error():
     mentornet.CurriculumModel(_mlp(), curriculum="mentornet_xx")
   with pytest.raises(UsageError, match=r"loss_p_percentile=1.5 is outside"):
     mentornet.CurriculumModel(_mlp(), curriculum=mentornet.MentorNet(loss_p_percentile=1.5))
+  with pytest.raises(UsageError, match=r"--mixup_alpha=-1.0 must be a finite number >= 0"):
+    mentornet.CurriculumModel(_mlp(), curriculum=mentornet.MentorMix(mixup_alpha=-1.0))
+  with pytest.raises(UsageError, match="'nowhere' is neither a shipped MentorNet"):
+    mentornet.CurriculumModel(_mlp(), curriculum=mentornet.MentorMix(mentornet="nowhere"))
+  tokens = keras.Sequential([keras.Input((4,), dtype="int32"), keras.layers.Embedding(10, 4),
+                             keras.layers.Flatten(), keras.layers.Dense(3)])
+  mixing = mentornet.CurriculumModel(tokens, curriculum="mentormix")
+  mixing.compile(optimizer="sgd")
+  with pytest.raises(UsageError, match="needs float \\(or uint8 image\\) inputs, not int32"):
+    mixing.fit(np.zeros((32, 4), np.int32), y, epochs=1, verbose=0)
   learner = mentornet.CurriculumModel(_mlp(), curriculum="none")
   with pytest.raises(UsageError, match="without loss="):
     learner.compile(optimizer="sgd", loss="mse")

@@ -19,7 +19,7 @@ import-linter contracts in .importlinter):
   the tf.data pipelines.
 - `models`: the StudentNets, fused batch norm, the MentorNet network and its SavedModel I/O.
 - `curricula`: how per-example losses become weights v (`base`: none and MentorNet;
-  `data_parameters`; `factory`: a curriculum from a run's record).
+  `data_parameters`; `mentormix`; `factory`: a curriculum from a run's record).
 - `training`: `StudentTrainer` (the one train step), the fit loop, its callbacks, checkpoints,
   precision and tf.distribute.
 - `analysis`: the evaluation job, the per-example trust report, learning curves.
@@ -36,7 +36,7 @@ import importlib
 __version__ = "0.1.0"
 
 # The Keras API, imported (with TensorFlow) only when one of these names is first used.
-_KERAS_API = ("CurriculumModel", "DataParameters", "MentorNet", "NoCurriculum",
+_KERAS_API = ("CurriculumModel", "DataParameters", "MentorMix", "MentorNet", "NoCurriculum",
               "find_label_issues")
 
 

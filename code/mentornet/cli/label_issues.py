@@ -27,9 +27,10 @@ def define_flags(flag_values=FLAGS):
   flags.DEFINE_integer("image_size", d.image_size, "Images are resized to this square size.",
                        flag_values=fv)
   flags.DEFINE_string("curriculum", d.curriculum, "A shipped MentorNet ("
-                      f"{', '.join(curricula.MENTORNET_NAMES)}), data_parameters, none, or a "
-                      "MentorNet SavedModel directory.", flag_values=fv)
-  flags.DEFINE_float("loss_p_percentile", d.loss_p_percentile, "MentorNet's loss percentile "
+                      f"{', '.join(curricula.MENTORNET_NAMES)}), mentormix, data_parameters, "
+                      "none, or a MentorNet SavedModel directory.", flag_values=fv)
+  flags.DEFINE_float("loss_p_percentile", d.loss_p_percentile, "MentorNet's (and MentorMix's) "
+                     "loss percentile "
                      "p: 0.7 (the original's) for an unknown noise rate; 1 - rate if known.",
                      flag_values=fv)
   flags.DEFINE_string("model", None, "A .keras classifier of 0..255 RGB images [batch, size, "

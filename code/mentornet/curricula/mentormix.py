@@ -155,6 +155,16 @@ def partner_indices(probabilities, uniform):
   return tf.minimum(tf.reduce_sum(below, axis=1), tf.size(probabilities) - 1)
 
 
+def check_mixable(inputs):
+  """UsageError unless `inputs` is one float or uint8 tensor (mixup averages inputs)."""
+  if not tf.is_tensor(inputs):
+    raise UsageError(f"MentorMix mixes the inputs: it needs one input tensor, not a "
+                     f"{type(inputs).__name__}")
+  if not (inputs.dtype.is_floating or inputs.dtype == tf.uint8):
+    raise UsageError(f"MentorMix mixes the inputs, which needs float (or uint8 image) inputs, "
+                     f"not {inputs.dtype.name}: use a MentorNet curriculum for these")
+
+
 def oriented_lambda(beta, v):
   """lambda float32 [n]: max(beta, 1 - beta) where v >= 0.5, else min(beta, 1 - beta)."""
   folded = tf.maximum(beta, 1.0 - beta)
@@ -231,6 +241,7 @@ class MentorMixCurriculum(curriculum_lib.Curriculum):
       logs {name: scalar} over the global batch).
     """
     del losses
+    check_mixable(images)
     local_size = tf.shape(v)[0]
     all_v = curriculum_lib.global_batch(v)  # [G]
     global_size = tf.shape(all_v)[0]

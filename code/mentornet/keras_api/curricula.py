@@ -1,4 +1,5 @@
-"""Curricula as user-facing settings objects: `MentorNet(...)`, `DataParameters(...)`, none.
+"""Curricula as user-facing settings objects: `MentorNet(...)`, `MentorMix(...)`,
+`DataParameters(...)`, none.
 
 `resolve_curriculum` turns what a user writes (a name, a SavedModel path, one of these objects
 or None) into a spec whose `build(num_examples, num_classes)` makes the trainer's curriculum
@@ -19,6 +20,7 @@ from mentornet.config.defaults import ORIGINAL_LOSS_MOVING_AVERAGE_DECAY
 from mentornet.config.defaults import ORIGINAL_LOSS_P_PERCENTILE
 from mentornet.curricula import base
 from mentornet.curricula import data_parameters
+from mentornet.curricula import mentormix
 from mentornet.errors import UsageError
 from mentornet.models import mentornet_net
 
@@ -28,11 +30,26 @@ MENTORNET_NAMES = tuple(name for name, method in method_settings.METHODS.items()
 DEFAULT_CURRICULUM = "mentornet_pd"
 NO_CURRICULUM_NAMES = ("none", "baseline")
 DATA_PARAMETERS_NAME = "data_parameters"
+MENTORMIX_NAME = "mentormix"
 
 
 def curriculum_names():
   """Every curriculum name `resolve_curriculum` takes (a SavedModel path is also taken)."""
-  return MENTORNET_NAMES + (DATA_PARAMETERS_NAME, "none")
+  return MENTORNET_NAMES + (MENTORMIX_NAME, DATA_PARAMETERS_NAME, "none")
+
+
+def _check_mentornet_name(name):
+  """UsageError unless `name` is a shipped MentorNet or a directory."""
+  if name not in MENTORNET_NAMES and not os.path.isdir(name):
+    raise UsageError(f"curriculum {name!r} is neither a shipped MentorNet "
+                     f"({', '.join(MENTORNET_NAMES)}) nor a MentorNet SavedModel directory")
+
+
+def _mentornet_directory(name):
+  """The SavedModel directory of a shipped MentorNet name or a path."""
+  if name in MENTORNET_NAMES:
+    return mentornet_net.shipped_mentornet_dir(method_settings.get_method(name).mentornet)
+  return name
 
 
 @dataclasses.dataclass
@@ -65,12 +82,10 @@ class MentorNet:
       defaults = {"burn_in_epoch": method.burn_in_epoch,
                   "fixed_epoch_after_burn_in": method.fixed_epoch_after_burn_in,
                   "example_dropout_rates": method.example_dropout_rates}
-    elif os.path.isdir(self.name):
+    else:
+      _check_mentornet_name(self.name)
       defaults = {"burn_in_epoch": 0, "fixed_epoch_after_burn_in": False,
                   "example_dropout_rates": ORIGINAL_EXAMPLE_DROPOUT_RATES}
-    else:
-      raise UsageError(f"curriculum {self.name!r} is neither a shipped MentorNet "
-                       f"({', '.join(MENTORNET_NAMES)}) nor a MentorNet SavedModel directory")
     if not 0.0 < float(self.loss_p_percentile) <= 1.0:
       raise UsageError(f"loss_p_percentile={self.loss_p_percentile:g} is outside (0, 1]")
     settings = {"curriculum": "mentornet", "mentornet": self.name,
@@ -82,22 +97,73 @@ class MentorNet:
     base.parse_example_dropout_rates(settings["example_dropout_rates"])  # UsageError if bad.
     return settings
 
-  def directory(self):
-    if self.name in MENTORNET_NAMES:
-      return mentornet_net.shipped_mentornet_dir(method_settings.get_method(self.name).mentornet)
-    return self.name
-
   def build(self, num_examples, num_classes):
     """The `MentorNetCurriculum` (loads the MentorNet; call inside the strategy scope)."""
     del num_examples, num_classes
     s = self.settings()
-    mentornet = mentornet_net.load_mentornet(self.directory(), flag_name=None)
+    mentornet = mentornet_net.load_mentornet(_mentornet_directory(self.name), flag_name=None)
     return base.MentorNetCurriculum(
         mentornet, loss_p_percentile=s["loss_p_percentile"], burn_in_epoch=s["burn_in_epoch"],
         fixed_epoch_after_burn_in=s["fixed_epoch_after_burn_in"],
         loss_moving_average_decay=s["loss_moving_average_decay"],
         example_dropout_rates=base.parse_example_dropout_rates(s["example_dropout_rates"]),
         name="curriculum")
+
+
+# The authors' CIFAR-10 command at 40% noise (alpha 8, no second reweight, burn-in 10), with
+# our batch-norm statistics.
+_MENTORMIX = method_settings.mentormix_settings(0.4)
+
+
+@dataclasses.dataclass
+class MentorMix:
+  """MentorMix (Jiang, Huang, Liu and Yang, ICML 2020): MentorNet weights pick each example's
+  mixup partner in the batch and orient the mix towards the trusted one; the mixed input trains
+  on both labels. It mixes the inputs, so they must be one float (or uint8 image) tensor.
+
+  Args:
+    mentornet: a shipped MentorNet name or a MentorNet SavedModel path (the authors':
+      mentornet_pd).
+    loss_p_percentile: as `MentorNet`: 0.7 for an unknown noise rate, 1 - r for a known one.
+    mixup_alpha, second_reweight, burn_in_epoch: the authors' CIFAR-10 command at 40% noise
+      (8, off, 10 percent of training); they use alpha 2 at 20% noise and the second reweight
+      from 60%.
+    batch_norm_statistics: "unmixed" (ours) or "mixed" (the authors'): whose batch-norm moving
+      statistics inference uses.
+    loss_moving_average_decay, example_dropout_rates: as `MentorNet` (no example dropout).
+  """
+  mentornet: str = DEFAULT_CURRICULUM
+  loss_p_percentile: float = ORIGINAL_LOSS_P_PERCENTILE
+  mixup_alpha: float = _MENTORMIX["mixup_alpha"]
+  second_reweight: bool = _MENTORMIX["second_reweight"]
+  burn_in_epoch: int = _MENTORMIX["burn_in_epoch"]
+  batch_norm_statistics: str = _MENTORMIX["batch_norm_statistics"]
+  loss_moving_average_decay: float = _MENTORMIX["loss_moving_average_decay"]
+  example_dropout_rates: str = _MENTORMIX["example_dropout_rates"]
+
+  def parsed(self):
+    """The validated `curricula.mentormix.MentorMixSettings` (UsageError for a bad one)."""
+    _check_mentornet_name(self.mentornet)
+    if not 0.0 < float(self.loss_p_percentile) <= 1.0:
+      raise UsageError(f"loss_p_percentile={self.loss_p_percentile:g} is outside (0, 1]")
+    return mentormix.MentorMixSettings(
+        mixup_alpha=float(self.mixup_alpha), second_reweight=bool(self.second_reweight),
+        batch_norm_statistics=self.batch_norm_statistics,
+        loss_p_percentile=float(self.loss_p_percentile),
+        loss_moving_average_decay=float(self.loss_moving_average_decay),
+        burn_in_epoch=self.burn_in_epoch, example_dropout_rates=self.example_dropout_rates,
+        trained_mentornet_dir=_mentornet_directory(self.mentornet)).validate()
+
+  def settings(self):
+    return {"curriculum": MENTORMIX_NAME, "mentornet": self.mentornet,
+            **self.parsed().as_dict()}
+
+  def build(self, num_examples, num_classes):
+    """The `MentorMixCurriculum` (loads the MentorNet; call inside the strategy scope)."""
+    del num_examples, num_classes
+    parsed = self.parsed()
+    mentornet = mentornet_net.load_mentornet(parsed.trained_mentornet_dir, flag_name=None)
+    return mentormix.MentorMixCurriculum(mentornet, parsed, name="curriculum")
 
 
 _NOISY_LABEL_SETTINGS = data_parameters.DataParametersSettings(
@@ -152,7 +218,8 @@ def needs_data(spec):
   return isinstance(spec, DataParameters)
 
 
-SPEC_CLASSES = {cls.__name__: cls for cls in (MentorNet, DataParameters, NoCurriculum)}
+SPEC_CLASSES = {cls.__name__: cls
+                for cls in (MentorNet, MentorMix, DataParameters, NoCurriculum)}
 
 
 def spec_config(spec):
@@ -166,24 +233,26 @@ def spec_from_config(config):
 
 
 def resolve_curriculum(curriculum):
-  """A spec (`MentorNet`, `DataParameters`, `NoCurriculum`) of what a user gave.
+  """A spec (`MentorNet`, `MentorMix`, `DataParameters`, `NoCurriculum`) of what a user gave.
 
   Args:
-    curriculum: None or "none" (no curriculum), a shipped MentorNet name, "data_parameters",
-      a MentorNet SavedModel path, or a spec object.
+    curriculum: None or "none" (no curriculum), a shipped MentorNet name, "mentormix",
+      "data_parameters", a MentorNet SavedModel path, or a spec object.
   """
   if curriculum is None:
     return NoCurriculum()
-  if isinstance(curriculum, (MentorNet, DataParameters, NoCurriculum)):
+  if isinstance(curriculum, tuple(SPEC_CLASSES.values())):
     return curriculum
   if isinstance(curriculum, str):
     if curriculum in NO_CURRICULUM_NAMES:
       return NoCurriculum()
     if curriculum == DATA_PARAMETERS_NAME:
       return DataParameters()
+    if curriculum == MENTORMIX_NAME:
+      return MentorMix()
     if curriculum in MENTORNET_NAMES or os.path.isdir(curriculum):
       return MentorNet(curriculum)
     raise UsageError(f"unknown curriculum {curriculum!r}: give one of "
                      f"{', '.join(curriculum_names())} or a MentorNet SavedModel directory")
-  raise UsageError(f"curriculum must be a name, a path or a mentornet.MentorNet / "
+  raise UsageError(f"curriculum must be a name, a path or a mentornet.MentorNet / MentorMix / "
                    f"DataParameters object, not {type(curriculum).__name__}")

@@ -161,9 +161,9 @@ def validate(config):
 
 
 def curriculum_spec(config):
-  """The curriculum of `config` (a MentorNet gets `loss_p_percentile`)."""
+  """The curriculum of `config` (a MentorNet or MentorMix gets `loss_p_percentile`)."""
   spec = curricula.resolve_curriculum(config.curriculum)
-  if isinstance(spec, curricula.MentorNet):
+  if isinstance(spec, (curricula.MentorNet, curricula.MentorMix)):
     spec = dataclasses.replace(spec, loss_p_percentile=config.loss_p_percentile)
   return spec
 
