@@ -4,9 +4,9 @@ Builds DIR/train/<class>/<i>.png from ../shared/data/cifar10_subset.npz: `--exam
 images a class (222, seeded as reproduce_small picks them), their labels corrupted by
 symmetric noise (`--noise_fraction` 0.4, seed `--seed`: each label is redrawn uniformly with
 probability 0.4, so ~36% end up wrong) and each image filed under its noisy class. Then runs
-the command with its defaults and with `--curriculum=none` and prints, for each: precision and
-recall of the flagged images against the truly wrong labels, the saved model's accuracy on the
-subset's clean x_val (517 images), and minutes. The images stay in DIR (never commit them).
+the command with its defaults and with `--curriculum=none` (or the curricula of `--runs`) and
+prints, for each: precision and recall of the flagged images against the truly wrong labels,
+the saved model's accuracy on the subset's clean x_val (517 images), and minutes. The images stay in DIR (never commit them).
 
   python benchmarks/label_issues_folder.py --work_dir=/tmp/label_issues_bench
 """
@@ -78,7 +78,8 @@ def main():
   parser.add_argument("--noise_fraction", type=float, default=0.4)
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--runs", default="default,none",
-                      help="default: the command's defaults; none: --curriculum=none")
+                      help="default: the command's defaults; any other name N: "
+                      "--curriculum=N (none, mentormix, ...)")
   parser.add_argument("--extra_flags", default="", help="more flags for every run")
   args = parser.parse_args()
 
@@ -96,7 +97,7 @@ def main():
   for run in args.runs.split(","):
     out = os.path.join(args.work_dir, run)
     command = [sys.executable, "-m", "mentornet.cli.label_issues", f"--train_dir={train_dir}",
-               f"--output_dir={out}"] + (["--curriculum=none"] if run == "none" else [])
+               f"--output_dir={out}"] + ([] if run == "default" else [f"--curriculum={run}"])
     command += args.extra_flags.split()
     print("$ " + " ".join(command), flush=True)
     start = time.time()
