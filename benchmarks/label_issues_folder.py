@@ -6,7 +6,8 @@ symmetric noise (`--noise_fraction` 0.4, seed `--seed`: each label is redrawn un
 probability 0.4, so ~36% end up wrong) and each image filed under its noisy class. Then runs
 the command with its defaults and with `--curriculum=none` (or the curricula of `--runs`) and
 prints, for each: precision and recall of the flagged images against the truly wrong labels,
-the saved model's accuracy on the subset's clean x_val (517 images), and minutes. The images stay in DIR (never commit them).
+the saved model's accuracy on the subset's clean x_val (517 images), and minutes. The images
+stay in DIR (never commit them).
 
   python benchmarks/label_issues_folder.py --work_dir=/tmp/label_issues_bench
 """

@@ -144,8 +144,6 @@ class MentorMix:
   def parsed(self):
     """The validated `curricula.mentormix.MentorMixSettings` (UsageError for a bad one)."""
     _check_mentornet_name(self.mentornet)
-    if not 0.0 < float(self.loss_p_percentile) <= 1.0:
-      raise UsageError(f"loss_p_percentile={self.loss_p_percentile:g} is outside (0, 1]")
     return mentormix.MentorMixSettings(
         mixup_alpha=float(self.mixup_alpha), second_reweight=bool(self.second_reweight),
         batch_norm_statistics=self.batch_norm_statistics,
