@@ -87,16 +87,6 @@ def _all_finite(tensors):
   return tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
 
 
-def _snapshot(variables):
-  """Tensors holding the current values of `variables` (read now, not later)."""
-  return [tf.identity(tf.convert_to_tensor(variable)) for variable in variables]
-
-
-def _restore(variables, values):
-  for variable, value in zip(variables, values):
-    variable.assign(value)
-
-
 def _zero_unless(keep, gradient):
   """`gradient` where the scalar bool `keep` holds, else zeros (dense, IndexedSlices or None)."""
   if gradient is None:
@@ -190,18 +180,17 @@ class StudentTrainer(keras.Model):
     num_replicas = ctx.num_replicas_in_sync if ctx else 1
     step = tf.cast(self.optimizer.iterations, tf.int64)
     second_pass = self.curriculum.needs_second_pass
-    keep_first = second_pass and self.curriculum.keeps_first_pass_statistics
-    if second_pass:
-      # Float state (batch-norm statistics): the pass whose updates are not kept is undone.
-      state = [variable for variable in self.student.non_trainable_variables
-               if tf.as_dtype(variable.dtype).is_floating]
-      if not keep_first:
-        saved_state = _snapshot(state)
+    first_forward = second_forward = self._training_logits
+    if second_pass:  # One of the two passes leaves the batch-norm statistics as they were.
+      if self.curriculum.keeps_first_pass_statistics:
+        second_forward = self._forward_undoing_statistics
+      else:
+        first_forward = self._forward_undoing_statistics
     with tf.GradientTape() as tape:
       # Curriculum variables (data parameters) are non-trainable Keras weights: watch them.
       for variable in self.curriculum.curriculum_variables:
         tape.watch(variable.value if isinstance(variable, keras.Variable) else variable)
-      logits = tf.cast(self.student(student_inputs(features), training=True), tf.float32)
+      logits = first_forward(student_inputs(features))
       scaled_logits = self.curriculum.scale_logits(logits, labels, features)
       losses = keras.losses.sparse_categorical_crossentropy(labels, scaled_logits,
                                                             from_logits=True)
@@ -213,14 +202,8 @@ class StudentTrainer(keras.Model):
       first_v = v
       if second_pass:
         first_losses = tf.stop_gradient(losses)
-        if keep_first:
-          saved_state = _snapshot(state)
-        else:
-          _restore(state, saved_state)
         losses, v, second_logs = self.curriculum.second_pass(
-            self._training_logits, student_inputs(features), labels, first_losses, v, step_info)
-        if keep_first:
-          _restore(state, saved_state)
+            second_forward, student_inputs(features), labels, first_losses, v, step_info)
         v = tf.stop_gradient(v)
         curriculum_logs = {**curriculum_logs, **second_logs}
       # Global-batch sums from one all-reduce of per-replica sums; v itself is not gathered.
@@ -289,8 +272,19 @@ class StudentTrainer(keras.Model):
     return logs
 
   def _training_logits(self, images):
-    """float32 logits of a training-mode forward pass (a curriculum's second pass)."""
+    """float32 logits of a training-mode forward pass."""
     return tf.cast(self.student(images, training=True), tf.float32)
+
+  def _forward_undoing_statistics(self, images):
+    """`_training_logits`, then the StudentNet's float state (batch-norm statistics) put back
+    as it was before the pass (the assignments run after the pass's own updates)."""
+    state = [variable for variable in self.student.non_trainable_variables
+             if tf.as_dtype(variable.dtype).is_floating]
+    saved = [tf.identity(tf.convert_to_tensor(variable)) for variable in state]
+    logits = self._training_logits(images)
+    for variable, value in zip(state, saved):
+      variable.assign(value)
+    return logits
 
   def _finite_step(self, total_loss, gradients):
     """Scalar bool, this replica's view before the update: the global `total_loss`, the
